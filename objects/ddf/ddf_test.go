@@ -1,0 +1,84 @@
+package ddf
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lwm2md/lwm2md/objects"
+)
+
+// registryDir is the OMA registry shared beside the repository.
+func registryDir(t testing.TB) string {
+	dir := filepath.Join("..", "..", "..", "shared", "lwm2m-registry")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("OMA registry not found at %s (it sits in ../shared beside the checkout): %v", dir, err)
+	}
+	return dir
+}
+
+func TestLoadWholeRegistry(t *testing.T) {
+	dir := registryDir(t)
+	reg := objects.NewRegistry()
+	n, err := LoadInto(reg, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := reg.IDs()
+	t.Logf("loaded %d object definitions (newest copies and version history), %d distinct (object, version) pairs, %d objects", n, reg.Len(), len(ids))
+	if n < 740 || reg.Len() < 400 {
+		t.Errorf("loaded %d definitions, %d distinct versions; the registry has about 750 and 420", n, reg.Len())
+	}
+	for _, v := range []struct {
+		id  uint16
+		ver string
+	}{{0, "1.0"}, {0, "1.1"}, {0, "1.2"}, {1, "1.2"}, {3, "1.0"}, {3, "1.1"}, {3303, "1.1"}} {
+		if reg.Get(v.id, v.ver) == nil {
+			t.Errorf("object %d version %s missing", v.id, v.ver)
+		}
+	}
+	dev := reg.Get(3, "1.0")
+	if r := dev.Resource(4); r == nil || r.Name != "Reboot" || r.Operations != objects.OpExecute {
+		t.Errorf("/3/x/4 = %+v, want the executable Reboot", r)
+	}
+	if r := dev.Resource(6); r == nil || !r.Multiple || r.Type != objects.TypeInteger {
+		t.Errorf("/3/x/6 = %+v, want multiple Integer", r)
+	}
+}
+
+func TestBrokenFiles(t *testing.T) {
+	head := `<LWM2M><Object ObjectType="MODefinition"><Name>X</Name><ObjectID>%ID%</ObjectID>` +
+		`<MultipleInstances>Single</MultipleInstances><Mandatory>Optional</Mandatory><Resources>`
+	tail := `</Resources></Object></LWM2M>`
+	item := func(id, ops, mult, typ string) string {
+		return `<Item ID="` + id + `"><Name>r</Name><Operations>` + ops + `</Operations><MultipleInstances>` + mult +
+			`</MultipleInstances><Mandatory>Optional</Mandatory><Type>` + typ + `</Type></Item>`
+	}
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"id too big", strings.Replace(head, "%ID%", "70000", 1) + tail, "<ObjectID>"},
+		{"bad type", strings.Replace(head, "%ID%", "9", 1) + item("1", "R", "Single", "Decimal") + tail, `<Item ID="1">: <Type>`},
+		{"bad operations", strings.Replace(head, "%ID%", "9", 1) + item("1", "RX", "Single", "String") + tail, "<Operations>"},
+		{"bad multiplicity", strings.Replace(head, "%ID%", "9", 1) + item("1", "R", "Many", "String") + tail, "<MultipleInstances>"},
+		{"duplicate resource", strings.Replace(head, "%ID%", "9", 1) + item("1", "R", "Single", "String") + item("1", "R", "Single", "String") + tail, "defined twice"},
+		{"truncated", strings.Replace(head, "%ID%", "9", 1), "XML syntax error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("broken.xml", strings.NewReader(tt.doc))
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "broken.xml") {
+				t.Fatalf("err = %v, want one naming broken.xml and %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNotDDFIsSkipped(t *testing.T) {
+	_, err := Parse("DDF.xml", strings.NewReader(`<DDFList><Item/></DDFList>`))
+	if !errors.Is(err, ErrNotDDF) {
+		t.Fatalf("err = %v, want ErrNotDDF", err)
+	}
+}
