@@ -1,6 +1,7 @@
 package ddf
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -81,4 +82,67 @@ func TestNotDDFIsSkipped(t *testing.T) {
 	if !errors.Is(err, ErrNotDDF) {
 		t.Fatalf("err = %v, want ErrNotDDF", err)
 	}
+}
+
+func TestTestdata(t *testing.T) {
+	defs, err := LoadDir("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := objects.NewRegistry()
+	for _, d := range defs {
+		if err := reg.Add(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := reg.Get(32769, "1.1")
+	if s == nil || s.Name != "Test Sensor" || !s.Multiple || len(s.Resources) != 6 {
+		t.Fatalf("sensor = %+v", s)
+	}
+	want := []struct {
+		id   uint16
+		typ  objects.Type
+		ops  objects.Operations
+		mult bool
+	}{{0, objects.TypeFloat, objects.OpRead, false}, {1, objects.TypeInteger, objects.OpRead, true}, {2, objects.TypeNone, objects.OpExecute, false},
+		{3, objects.TypeString, objects.OpRead | objects.OpWrite, false}, {4, objects.TypeUnsigned, objects.OpRead, false}, {5, objects.TypeObjlnk, objects.OpRead | objects.OpWrite, false}}
+	for _, w := range want {
+		r := s.Resource(w.id)
+		if r == nil || r.Type != w.typ || r.Operations != w.ops || r.Multiple != w.mult {
+			t.Errorf("resource %d = %+v", w.id, r)
+		}
+	}
+	if r := s.Resource(0); r.Units != "Cel" || r.Range != "-40..85" {
+		t.Errorf("units/range = %q %q", r.Units, r.Range)
+	}
+	if l := reg.Get(32770, "1.0"); l == nil || l.Version != "1.0" {
+		t.Errorf("an LWM2M.xsd file without ObjectVersion should load as 1.0: %+v", l)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"testdata/sensor.xml", "testdata/legacy-1_0.xml"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		defs, err := Parse("fuzz.xml", bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		reg := objects.NewRegistry()
+		for _, d := range defs {
+			if err := reg.Add(d); err != nil {
+				return
+			}
+			for _, r := range d.Resources {
+				if d.Resource(r.ID) == nil {
+					t.Fatalf("resource %d not found after sort", r.ID)
+				}
+			}
+		}
+	})
 }
