@@ -158,11 +158,17 @@ type Builder struct {
 	root   Path
 	models Models
 	obj    Object
+	// Indexes into obj, so that a payload of n values builds in O(n log n)
+	// rather than searching every instance and resource for each value.
+	insts map[uint16]int // instance ID -> index in obj.Instances
+	res   map[Path]int   // /o/i/r -> index in its instance's Resources
+	seen  map[Path]bool  // resource-instance paths already given
 }
 
 // NewBuilder starts a node for root, which must not be the root path.
 func NewBuilder(root Path, m Models) *Builder {
-	return &Builder{root: root, models: m, obj: Object{ID: root.Object()}}
+	return &Builder{root: root, models: m, obj: Object{ID: root.Object()},
+		insts: map[uint16]int{}, res: map[Path]int{}, seen: map[Path]bool{}}
 }
 
 // Add places a record's value. The record path must lie at or below the
@@ -175,12 +181,7 @@ func (b *Builder) Add(p Path, v Value) error {
 		return fmt.Errorf("objects: %s: a value needs a resource path", p)
 	}
 	inst := b.instance(p.Instance())
-	res := inst.Resource(p.Resource())
-	if res == nil {
-		def := ResourceOf(b.models, p)
-		inst.Resources = append(inst.Resources, Resource{ID: p.Resource(), Multiple: p.Len() == 4 || (def != nil && def.Multiple)})
-		res = &inst.Resources[len(inst.Resources)-1]
-	}
+	res := b.resource(inst, p.Truncate(3), p.Len() == 4)
 	if p.Len() == 3 {
 		if res.Multiple {
 			return fmt.Errorf("objects: %s: value for a multiple resource needs a resource-instance path", p)
@@ -194,9 +195,10 @@ func (b *Builder) Add(p Path, v Value) error {
 	if !res.Multiple {
 		return fmt.Errorf("objects: %s: resource %d is single but a record names an instance of it", p, p.Resource())
 	}
-	if res.Instance(p.ResourceInstance()) != nil {
+	if b.seen[p] {
 		return fmt.Errorf("objects: %s: value given twice", p)
 	}
+	b.seen[p] = true
 	res.Instances = append(res.Instances, ResourceInstance{ID: p.ResourceInstance(), Value: v})
 	return nil
 }
@@ -209,18 +211,34 @@ func (b *Builder) AddEmpty(p Path) error {
 		return fmt.Errorf("objects: %s: cannot be empty here", p)
 	}
 	inst := b.instance(p.Instance())
-	if p.Len() == 3 && inst.Resource(p.Resource()) == nil {
-		inst.Resources = append(inst.Resources, Resource{ID: p.Resource(), Multiple: true})
+	if p.Len() == 3 {
+		b.resource(inst, p, true)
 	}
 	return nil
 }
 
 func (b *Builder) instance(id uint16) *Instance {
-	if in := b.obj.Instance(id); in != nil {
-		return in
+	if k, ok := b.insts[id]; ok {
+		return &b.obj.Instances[k]
 	}
+	b.insts[id] = len(b.obj.Instances)
 	b.obj.Instances = append(b.obj.Instances, Instance{ID: id})
 	return &b.obj.Instances[len(b.obj.Instances)-1]
+}
+
+// resource finds or adds the resource at rp (an /o/i/r path) in inst. A
+// new resource is multiple when the model says so or when multiple is set
+// (a record named one of its instances).
+func (b *Builder) resource(inst *Instance, rp Path, multiple bool) *Resource {
+	if k, ok := b.res[rp]; ok {
+		return &inst.Resources[k]
+	}
+	if def := ResourceOf(b.models, rp); def != nil && def.Multiple {
+		multiple = true
+	}
+	b.res[rp] = len(inst.Resources)
+	inst.Resources = append(inst.Resources, Resource{ID: rp.Resource(), Multiple: multiple})
+	return &inst.Resources[len(inst.Resources)-1]
 }
 
 // Node returns the node at the builder's root path, sorted by IDs. It

@@ -137,3 +137,34 @@ func TestRegistryLookup(t *testing.T) {
 		t.Error("ForVersions")
 	}
 }
+
+func TestBuilderLargePayload(t *testing.T) {
+	b := NewBuilder(NewPath(3), nil)
+	for i := 0; i < 200; i++ {
+		for r := 0; r < 300; r++ {
+			if err := b.Add(NewPath(3, uint16(i), uint16(r)), IntegerValue(int64(r))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n, err := b.Node()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs := Flatten(NewPath(3), n); len(recs) != 60000 || recs[len(recs)-1].Path != NewPath(3, 199, 299) {
+		t.Fatalf("%d records", len(recs))
+	}
+}
+
+func BenchmarkBuilder100(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		bl := NewBuilder(NewPath(3, 0), nil)
+		for r := 0; r < 100; r++ {
+			_ = bl.Add(NewPath(3, 0, uint16(r)), IntegerValue(int64(r)))
+		}
+		if _, err := bl.Node(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
