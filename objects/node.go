@@ -1,7 +1,9 @@
 package objects
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -157,49 +159,25 @@ func appendRecords(out []Record, p Path, n Node) []Record {
 type Builder struct {
 	root   Path
 	models Models
-	obj    Object
-	// Indexes into obj, so that a payload of n values builds in O(n log n)
-	// rather than searching every instance and resource for each value.
-	insts map[uint16]int // instance ID -> index in obj.Instances
-	res   map[Path]int   // /o/i/r -> index in its instance's Resources
-	seen  map[Path]bool  // resource-instance paths already given
+	recs   []Record
 }
 
 // NewBuilder starts a node for root, which must not be the root path.
 func NewBuilder(root Path, m Models) *Builder {
-	return &Builder{root: root, models: m, obj: Object{ID: root.Object()},
-		insts: map[uint16]int{}, res: map[Path]int{}, seen: map[Path]bool{}}
+	return &Builder{root: root, models: m}
 }
 
 // Add places a record's value. The record path must lie at or below the
-// builder's root and reach at least a resource.
+// builder's root and reach at least a resource. Values given twice are
+// reported by Node.
 func (b *Builder) Add(p Path, v Value) error {
-	if !p.HasPrefix(b.root) {
-		return fmt.Errorf("objects: %s: outside the requested path %s", p, b.root)
+	if err := checkPlace(b.root, p); err != nil {
+		return err
 	}
-	if p.Len() < 3 {
-		return fmt.Errorf("objects: %s: a value needs a resource path", p)
+	if v.IsNone() {
+		return fmt.Errorf("objects: %s: record without a value", p)
 	}
-	inst := b.instance(p.Instance())
-	res := b.resource(inst, p.Truncate(3), p.Len() == 4)
-	if p.Len() == 3 {
-		if res.Multiple {
-			return fmt.Errorf("objects: %s: value for a multiple resource needs a resource-instance path", p)
-		}
-		if !res.Value.IsNone() {
-			return fmt.Errorf("objects: %s: value given twice", p)
-		}
-		res.Value = v
-		return nil
-	}
-	if !res.Multiple {
-		return fmt.Errorf("objects: %s: resource %d is single but a record names an instance of it", p, p.Resource())
-	}
-	if b.seen[p] {
-		return fmt.Errorf("objects: %s: value given twice", p)
-	}
-	b.seen[p] = true
-	res.Instances = append(res.Instances, ResourceInstance{ID: p.ResourceInstance(), Value: v})
+	b.recs = append(b.recs, Record{Path: p, Value: v})
 	return nil
 }
 
@@ -210,68 +188,154 @@ func (b *Builder) AddEmpty(p Path) error {
 	if !p.HasPrefix(b.root) || p.Len() < 2 || p.Len() > 3 {
 		return fmt.Errorf("objects: %s: cannot be empty here", p)
 	}
-	inst := b.instance(p.Instance())
-	if p.Len() == 3 {
-		b.resource(inst, p, true)
+	b.recs = append(b.recs, Record{Path: p})
+	return nil
+}
+
+// Node returns the node at the builder's root path (see BuildNode).
+func (b *Builder) Node() (Node, error) {
+	n, err := BuildNode(b.root, b.recs, b.models)
+	if err != nil {
+		var be *BuildError
+		if errors.As(err, &be) {
+			return nil, fmt.Errorf("objects: %s: %w", be.Path, be.Err)
+		}
+	}
+	return n, err
+}
+
+func checkPlace(root, p Path) error {
+	if !p.HasPrefix(root) {
+		return fmt.Errorf("objects: %s: outside the requested path %s", p, root)
+	}
+	if p.Len() < 3 {
+		return fmt.Errorf("objects: %s: a value needs a resource path", p)
 	}
 	return nil
 }
 
-func (b *Builder) instance(id uint16) *Instance {
-	if k, ok := b.insts[id]; ok {
-		return &b.obj.Instances[k]
-	}
-	b.insts[id] = len(b.obj.Instances)
-	b.obj.Instances = append(b.obj.Instances, Instance{ID: id})
-	return &b.obj.Instances[len(b.obj.Instances)-1]
+// BuildError says which record BuildNode could not place: its index in
+// the records given, so a decoder can name the byte offset it came from.
+type BuildError struct {
+	Index int // -1 when no single record is to blame
+	Path  Path
+	Err   error // wraps ErrMalformed or ErrType
 }
 
-// resource finds or adds the resource at rp (an /o/i/r path) in inst. A
-// new resource is multiple when the model says so or when multiple is set
-// (a record named one of its instances).
-func (b *Builder) resource(inst *Instance, rp Path, multiple bool) *Resource {
-	if k, ok := b.res[rp]; ok {
-		return &inst.Resources[k]
+func (e *BuildError) Error() string { return e.Path.String() + ": " + e.Err.Error() }
+func (e *BuildError) Unwrap() error { return e.Err }
+
+// BuildNode assembles the node at root from records in any order. A
+// record with a value must name a resource or resource instance at or
+// below root; a record without a value marks an empty instance (/o/i) or
+// an empty multiple resource (/o/i/r) as present, and one at /o is
+// ignored. The model decides whether a resource is multiple; without it a
+// resource is multiple when a record names one of its instances or marks
+// it empty. Records are sorted first and placed in one pass, so n records
+// cost O(n log n). A resource path with nothing in the payload yields an
+// empty multiple resource unless the model says the resource is single.
+func BuildNode(root Path, recs []Record, m Models) (Node, error) {
+	idx := make([]int, len(recs))
+	for i := range idx {
+		idx[i] = i
 	}
-	if def := ResourceOf(b.models, rp); def != nil && def.Multiple {
-		multiple = true
+	slices.SortStableFunc(idx, func(a, b int) int { return recs[a].Path.Compare(recs[b].Path) })
+	obj := Object{ID: root.Object()}
+	for _, i := range idx {
+		if err := place(&obj, root, recs[i], m); err != nil {
+			return nil, &BuildError{Index: i, Path: recs[i].Path, Err: err}
+		}
 	}
-	b.res[rp] = len(inst.Resources)
-	inst.Resources = append(inst.Resources, Resource{ID: rp.Resource(), Multiple: multiple})
-	return &inst.Resources[len(inst.Resources)-1]
+	return pick(root, &obj, m)
 }
 
-// Node returns the node at the builder's root path, sorted by IDs. It
-// fails when no record reached the root (a resource read that came back
-// without the resource).
-func (b *Builder) Node() (Node, error) {
-	SortNode(&b.obj)
-	switch b.root.Len() {
-	case 1:
-		return &b.obj, nil
-	case 2:
-		if in := b.obj.Instance(b.root.Instance()); in != nil {
-			return in, nil
-		}
-		return &Instance{ID: b.root.Instance()}, nil
-	case 3, 4:
-		in := b.obj.Instance(b.root.Instance())
-		var res *Resource
-		if in != nil {
-			res = in.Resource(b.root.Resource())
-		}
-		if res == nil {
-			return nil, fmt.Errorf("objects: %s: payload holds no value for it", b.root)
-		}
-		if b.root.Len() == 3 {
-			return res, nil
-		}
-		if ri := res.Instance(b.root.ResourceInstance()); ri != nil {
-			return ri, nil
-		}
-		return nil, fmt.Errorf("objects: %s: payload holds no value for it", b.root)
+// place adds one record to obj; records arrive in path order, so the
+// instance and resource it belongs to, if present, are the last ones.
+func place(obj *Object, root Path, r Record, m Models) error {
+	p := r.Path
+	empty := r.Value.IsNone()
+	switch {
+	case !p.HasPrefix(root):
+		return fmt.Errorf("outside the requested path %s: %w", root, ErrMalformed)
+	case p.Len() < 3 && !empty:
+		return fmt.Errorf("a value needs a resource path: %w", ErrMalformed)
+	case p.Len() < 2:
+		return nil // the requested object itself, present but empty
 	}
-	return nil, fmt.Errorf("objects: no node for the root path")
+	if n := len(obj.Instances); n == 0 || obj.Instances[n-1].ID != p.Instance() {
+		obj.Instances = append(obj.Instances, Instance{ID: p.Instance()})
+	}
+	in := &obj.Instances[len(obj.Instances)-1]
+	if p.Len() < 3 {
+		return nil
+	}
+	if n := len(in.Resources); n == 0 || in.Resources[n-1].ID != p.Resource() {
+		def := ResourceOf(m, p)
+		multiple := p.Len() == 4 || empty
+		if def != nil {
+			multiple = def.Multiple
+		}
+		in.Resources = append(in.Resources, Resource{ID: p.Resource(), Multiple: multiple})
+	}
+	res := &in.Resources[len(in.Resources)-1]
+	switch {
+	case empty && p.Len() == 4:
+		return fmt.Errorf("a resource instance needs a value: %w", ErrMalformed)
+	case empty:
+		if !res.Multiple {
+			return fmt.Errorf("resource %d is single: it cannot be empty: %w", p.Resource(), ErrType)
+		}
+	case p.Len() == 3 && res.Multiple:
+		return fmt.Errorf("resource %d is multiple: a value needs a resource-instance path: %w", p.Resource(), ErrType)
+	case p.Len() == 3:
+		if !res.Value.IsNone() {
+			return fmt.Errorf("value given twice: %w", ErrMalformed)
+		}
+		res.Value = r.Value
+	case !res.Multiple:
+		return fmt.Errorf("resource %d is single but a record names an instance of it: %w", p.Resource(), ErrType)
+	default:
+		if n := len(res.Instances); n > 0 && res.Instances[n-1].ID == p.ResourceInstance() {
+			return fmt.Errorf("value given twice: %w", ErrMalformed)
+		}
+		res.Instances = append(res.Instances, ResourceInstance{ID: p.ResourceInstance(), Value: r.Value})
+	}
+	return nil
+}
+
+// pick returns the node at root from obj, which holds only paths at or
+// below root.
+func pick(root Path, obj *Object, m Models) (Node, error) {
+	if root.Len() == 1 {
+		return obj, nil
+	}
+	in := obj.Instance(root.Instance())
+	if root.Len() == 2 {
+		if in == nil {
+			return &Instance{ID: root.Instance()}, nil
+		}
+		return in, nil
+	}
+	var res *Resource
+	if in != nil {
+		res = in.Resource(root.Resource())
+	}
+	if res == nil && root.Len() == 3 {
+		// Nothing at a resource path: only a multiple resource can be empty.
+		if def := ResourceOf(m, root); def == nil || def.Multiple {
+			return &Resource{ID: root.Resource(), Multiple: true}, nil
+		}
+	}
+	if res == nil {
+		return nil, &BuildError{Index: -1, Path: root, Err: fmt.Errorf("payload holds no value for it: %w", ErrMalformed)}
+	}
+	if root.Len() == 3 {
+		return res, nil
+	}
+	if ri := res.Instance(root.ResourceInstance()); ri != nil {
+		return ri, nil
+	}
+	return nil, &BuildError{Index: -1, Path: root, Err: fmt.Errorf("payload holds no value for it: %w", ErrMalformed)}
 }
 
 // SortNode orders every level of n by ID, in place.
@@ -294,34 +358,28 @@ func SortNode(n Node) {
 
 // NodesFromRecords groups records by the paths they lie in and builds one
 // node per path in roots, for composite responses. Records outside every
-// root are an error.
+// root are an error; a root with nothing in the payload is left out of
+// the result (a composite read may omit a path, LwM2M Core 1.1 §6.3.8).
 func NodesFromRecords(roots []Path, recs []Record, m Models) (map[Path]Node, error) {
-	builders := make(map[Path]*Builder, len(roots))
-	for _, r := range roots {
-		builders[r] = NewBuilder(r, m)
-	}
+	groups := make(map[Path][]Record, len(roots))
 	for _, rec := range recs {
-		var b *Builder
-		for _, r := range roots {
-			if rec.Path.HasPrefix(r) {
-				b = builders[r]
-				break
-			}
-		}
-		if b == nil {
+		k := slices.IndexFunc(roots, func(r Path) bool { return rec.Path.HasPrefix(r) })
+		if k < 0 {
 			return nil, fmt.Errorf("objects: %s: not below any requested path", rec.Path)
 		}
-		if err := b.Add(rec.Path, rec.Value); err != nil {
-			return nil, err
-		}
+		groups[roots[k]] = append(groups[roots[k]], rec)
 	}
 	out := make(map[Path]Node, len(roots))
-	for p, b := range builders {
-		n, err := b.Node()
-		if err != nil {
-			continue // a composite read may leave a path out (LwM2M Core 1.1 §6.3.8)
+	for _, root := range roots {
+		n, err := BuildNode(root, groups[root], m)
+		var be *BuildError
+		if errors.As(err, &be) && be.Index < 0 {
+			continue
 		}
-		out[p] = n
+		if err != nil {
+			return nil, fmt.Errorf("objects: %w", err)
+		}
+		out[root] = n
 	}
 	return out, nil
 }

@@ -96,14 +96,17 @@ func TestBuilderAndFlatten(t *testing.T) {
 	must(b.Add(MustParsePath("/3/0/6/1"), IntegerValue(5)))
 	must(b.Add(MustParsePath("/3/0/0"), StringValue("x")))
 	must(b.Add(MustParsePath("/3/0/6/0"), IntegerValue(1)))
-	if err := b.Add(MustParsePath("/3/0/0"), StringValue("y")); err == nil {
-		t.Error("duplicate value accepted")
-	}
 	if err := b.Add(MustParsePath("/4/0/0"), StringValue("y")); err == nil {
 		t.Error("value outside the root accepted")
 	}
 	n, err := b.Node()
 	must(err)
+	dup := NewBuilder(MustParsePath("/3/0"), nil)
+	must(dup.Add(MustParsePath("/3/0/0"), StringValue("x")))
+	must(dup.Add(MustParsePath("/3/0/0"), StringValue("y")))
+	if _, err := dup.Node(); !errors.Is(err, ErrMalformed) {
+		t.Errorf("duplicate value: err = %v", err)
+	}
 	recs := Flatten(MustParsePath("/3/0"), n)
 	want := []string{"/3/0/0", "/3/0/6/0", "/3/0/6/1"}
 	if len(recs) != len(want) {
@@ -167,4 +170,49 @@ func BenchmarkBuilder100(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestBuildNodeShapes(t *testing.T) {
+	def := &ObjectDef{ID: 9, Resources: []ResourceDef{{ID: 0, Type: TypeInteger}, {ID: 1, Multiple: true, Type: TypeInteger}}}
+	m := staticModels{def}
+	tests := []struct {
+		name string
+		root string
+		recs []Record
+		m    Models
+		want error // nil: builds
+	}{
+		{"empty instance", "/9", []Record{{Path: NewPath(9, 1)}}, nil, nil},
+		{"empty multiple by model", "/9/0/1", nil, m, nil},
+		{"empty single by model", "/9/0/0", nil, m, ErrMalformed},
+		{"instance of a single resource", "/9/0", []Record{{Path: NewPath(9, 0, 0, 1), Value: IntegerValue(1)}}, m, ErrType},
+		{"value for a multiple resource", "/9/0", []Record{{Path: NewPath(9, 0, 1), Value: IntegerValue(1)}}, m, ErrType},
+		{"empty marker on a single resource", "/9/0", []Record{{Path: NewPath(9, 0, 0)}}, m, ErrType},
+		{"outside the root", "/9/0", []Record{{Path: NewPath(9, 1, 0), Value: IntegerValue(1)}}, nil, ErrMalformed},
+		{"value at an instance path", "/9", []Record{{Path: NewPath(9, 1), Value: IntegerValue(1)}}, nil, ErrMalformed},
+		{"duplicate instance", "/9/0/1", []Record{{Path: NewPath(9, 0, 1, 1), Value: IntegerValue(1)}, {Path: NewPath(9, 0, 1, 1), Value: IntegerValue(2)}}, nil, ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := BuildNode(MustParsePath(tt.root), tt.recs, tt.m)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			var be *BuildError
+			if err != nil && !errors.As(err, &be) {
+				t.Fatalf("err %T is not a *BuildError", err)
+			}
+		})
+	}
+}
+
+type staticModels []*ObjectDef
+
+func (s staticModels) Object(id uint16) *ObjectDef {
+	for _, d := range s {
+		if d.ID == id {
+			return d
+		}
+	}
+	return nil
 }

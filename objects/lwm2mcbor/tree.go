@@ -1,100 +1,30 @@
 package lwm2mcbor
 
 import (
-	"fmt"
-	"slices"
+	"errors"
 
 	"github.com/lwm2md/lwm2md/objects"
 )
 
 // build assembles the node at root from the decoded values and empty
-// maps, which all lie at or below root. It follows the rules of
-// objects.Builder (the model decides whether a resource is multiple;
-// without it, a resource is multiple when a path names one of its
-// instances) but sorts first and builds in one pass, so that a payload
-// with tens of thousands of resources in one instance stays O(n log n)
-// instead of searching the instance for every value.
+// maps with objects.BuildNode (an empty map is a record without a value),
+// and names the byte offset of a value it refuses.
 func build(root objects.Path, events []event, m objects.Models) (objects.Node, error) {
-	if !slices.IsSortedFunc(events, byEventPath) {
-		events = slices.Clone(events)
-		slices.SortStableFunc(events, byEventPath)
-	}
-	obj := objects.Object{ID: root.Object()}
-	for _, ev := range events {
-		p := ev.path
-		if p.Len() < 2 {
-			continue // the requested object itself, as an empty map
-		}
-		if n := len(obj.Instances); n == 0 || obj.Instances[n-1].ID != p.Instance() {
-			obj.Instances = append(obj.Instances, objects.Instance{ID: p.Instance()})
-		}
-		in := &obj.Instances[len(obj.Instances)-1]
-		if p.Len() < 3 {
-			continue
-		}
-		if n := len(in.Resources); n == 0 || in.Resources[n-1].ID != p.Resource() {
-			def := objects.ResourceOf(m, p)
-			multiple := p.Len() == 4 || ev.empty || (def != nil && def.Multiple)
-			in.Resources = append(in.Resources, objects.Resource{ID: p.Resource(), Multiple: multiple})
-		}
-		res := &in.Resources[len(in.Resources)-1]
-		switch {
-		case ev.empty:
-			if !res.Multiple {
-				return nil, decodeErr(p, ev.off, fmt.Errorf("resource %d is single: it cannot be an empty map: %w", p.Resource(), objects.ErrType))
-			}
-		case p.Len() == 3 && res.Multiple:
-			return nil, decodeErr(p, ev.off, fmt.Errorf("resource %d is multiple: a value needs a resource-instance path: %w", p.Resource(), objects.ErrMalformed))
-		case p.Len() == 3:
-			if !res.Value.IsNone() {
-				return nil, decodeErr(p, ev.off, fmt.Errorf("value given twice: %w", objects.ErrMalformed))
-			}
-			res.Value = ev.value
-		case !res.Multiple:
-			return nil, decodeErr(p, ev.off, fmt.Errorf("resource %d is single but a path names an instance of it: %w", p.Resource(), objects.ErrMalformed))
-		default:
-			if n := len(res.Instances); n > 0 && res.Instances[n-1].ID == p.ResourceInstance() {
-				return nil, decodeErr(p, ev.off, fmt.Errorf("value given twice: %w", objects.ErrMalformed))
-			}
-			res.Instances = append(res.Instances, objects.ResourceInstance{ID: p.ResourceInstance(), Value: ev.value})
+	recs := make([]objects.Record, len(events))
+	for i, ev := range events {
+		recs[i] = objects.Record{Path: ev.path}
+		if !ev.empty {
+			recs[i].Value = ev.value
 		}
 	}
-	return pick(root, &obj, m)
-}
-
-func byEventPath(a, b event) int { return a.path.Compare(b.path) }
-
-// pick returns the node at root from obj, which holds only paths at or
-// below root.
-func pick(root objects.Path, obj *objects.Object, m objects.Models) (objects.Node, error) {
-	if root.Len() == 1 {
-		return obj, nil
-	}
-	in := obj.Instance(root.Instance())
-	if root.Len() == 2 {
-		if in == nil {
-			return &objects.Instance{ID: root.Instance()}, nil
+	n, err := objects.BuildNode(root, recs, m)
+	var be *objects.BuildError
+	if errors.As(err, &be) {
+		off := -1
+		if be.Index >= 0 {
+			off = events[be.Index].off
 		}
-		return in, nil
+		return nil, decodeErr(be.Path, off, be.Err)
 	}
-	var res *objects.Resource
-	if in != nil {
-		res = in.Resource(root.Resource())
-	}
-	if res == nil && root.Len() == 3 {
-		// Nothing at a resource path: only a multiple resource can be empty.
-		if def := objects.ResourceOf(m, root); def == nil || def.Multiple {
-			return &objects.Resource{ID: root.Resource(), Multiple: true}, nil
-		}
-	}
-	if res == nil {
-		return nil, decodeErr(root, -1, fmt.Errorf("payload holds no value for the requested path: %w", objects.ErrMalformed))
-	}
-	if root.Len() == 3 {
-		return res, nil
-	}
-	if ri := res.Instance(root.ResourceInstance()); ri != nil {
-		return ri, nil
-	}
-	return nil, decodeErr(root, -1, fmt.Errorf("payload holds no value for the requested path: %w", objects.ErrMalformed))
+	return n, err
 }
