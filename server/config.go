@@ -1,0 +1,129 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/lwm2md/lwm2md/objects"
+	"github.com/lwm2md/lwm2md/objects/builtin"
+)
+
+// Config holds the server's settings. The zero value of every field but
+// UDPAddr picks the default written beside it.
+type Config struct {
+	// UDPAddr is the CoAP over UDP listen address, "host:port"; port 0
+	// picks a free port (see Server.Addr).
+	UDPAddr string
+	// Models are the object definitions; the device's registered object
+	// versions select among them. Default: builtin.Registry().
+	Models *objects.Registry
+	// Logger receives the server's log lines. Default: no logging.
+	Logger *slog.Logger
+	// Store keeps registrations. Default: a new MemoryStore.
+	Store Store
+	// Versions are the LwM2M versions accepted in Register ("1.0", "1.1",
+	// "1.2"); a Register with another version is answered 4.12
+	// Precondition Failed. Default: all three.
+	Versions []string
+	// LifetimeGrace is added to a registration's lifetime before it
+	// expires, for Updates delayed by the network. Default: 30 s.
+	LifetimeGrace time.Duration
+	// MaxAssociations caps the CoAP associations (one per peer address)
+	// held at once; datagrams from a new peer beyond the cap are dropped,
+	// with a log line at most every 10 s. Default: 100000.
+	MaxAssociations int
+	// IdleTimeout closes the association of a peer that has not sent
+	// anything for this long and has no registration. A registered
+	// device's association lives as long as its registration. Default: 60 s.
+	IdleTimeout time.Duration
+	// RequestTimeout bounds a device management call whose context has
+	// no deadline. Default: 93 s, CoAP's MAX_TRANSMIT_WAIT (RFC 7252 §4.8.2).
+	RequestTimeout time.Duration
+	// RegisterRate and RegisterBurst limit the Registers accepted from one
+	// peer address (IP and port), and any request from an address without
+	// a registration, as a token bucket: RegisterRate per second, up to
+	// RegisterBurst at once. Requests beyond it are dropped unanswered
+	// (the client's retransmission backs off). Defaults: 1 per second,
+	// burst 5; a negative RegisterRate turns the limit off.
+	RegisterRate  float64
+	RegisterBurst int
+	// MaxMessageSize bounds a CoAP message, datagram or block-wise body,
+	// in both directions. Default: 64 KiB.
+	MaxMessageSize int
+}
+
+// The defaults of Config.
+const (
+	DefaultLifetimeGrace   = 30 * time.Second
+	DefaultMaxAssociations = 100000
+	DefaultIdleTimeout     = 60 * time.Second
+	DefaultRequestTimeout  = 93 * time.Second
+	DefaultRegisterRate    = 1.0
+	DefaultRegisterBurst   = 5
+	DefaultMaxMessageSize  = 64 * 1024
+)
+
+// DefaultVersions are the LwM2M versions the server accepts by default.
+var DefaultVersions = []string{"1.0", "1.1", "1.2"}
+
+// withDefaults checks c and fills in the defaults.
+func (c Config) withDefaults() (Config, []objects.Version, error) {
+	if c.UDPAddr == "" {
+		return c, nil, fmt.Errorf("server: Config.UDPAddr is empty")
+	}
+	if _, _, err := net.SplitHostPort(c.UDPAddr); err != nil {
+		return c, nil, fmt.Errorf("server: Config.UDPAddr %q: %w", c.UDPAddr, err)
+	}
+	if c.Models == nil {
+		c.Models = builtin.Registry()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Store == nil {
+		c.Store = NewMemoryStore()
+	}
+	if len(c.Versions) == 0 {
+		c.Versions = DefaultVersions
+	}
+	vers := make([]objects.Version, 0, len(c.Versions))
+	for _, s := range c.Versions {
+		v, err := objects.ParseVersion(s)
+		if err != nil {
+			return c, nil, fmt.Errorf("server: Config.Versions: %w", err)
+		}
+		vers = append(vers, v)
+	}
+	if c.LifetimeGrace < 0 || c.IdleTimeout < 0 || c.RequestTimeout < 0 || c.MaxAssociations < 0 || c.RegisterBurst < 0 || c.MaxMessageSize < 0 {
+		return c, nil, fmt.Errorf("server: Config: negative duration or limit")
+	}
+	if c.LifetimeGrace == 0 {
+		c.LifetimeGrace = DefaultLifetimeGrace
+	}
+	if c.MaxAssociations == 0 {
+		c.MaxAssociations = DefaultMaxAssociations
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.RegisterRate == 0 {
+		c.RegisterRate = DefaultRegisterRate
+	}
+	if c.RegisterBurst == 0 {
+		c.RegisterBurst = DefaultRegisterBurst
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.MaxMessageSize < 1152 {
+		// RFC 7252 §4.6: a message must fit 1152 bytes, so no smaller bound
+		// lets a device register with a common object list.
+		return c, nil, fmt.Errorf("server: Config.MaxMessageSize %d is below 1152 bytes", c.MaxMessageSize)
+	}
+	return c, vers, nil
+}

@@ -1,0 +1,162 @@
+package server
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lwm2md/lwm2md/objects"
+)
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// The event kinds.
+const (
+	// EventRegistered: a Register was accepted. Previous is set when it
+	// replaced a registration of the same endpoint (whose observations
+	// were dropped).
+	EventRegistered EventKind = iota + 1
+	// EventUpdated: an Update was accepted.
+	EventUpdated
+	// EventDeregistered: the device de-registered.
+	EventDeregistered
+	// EventExpired: the registration's lifetime (plus the grace period)
+	// passed without an Update; its observations were dropped.
+	EventExpired
+	// EventNotification: a notification of an observation, decoded in
+	// Node (and Records, with timestamps when the format carries them).
+	// Err is set when the notification could not be decoded, or when the
+	// device ended the observation with an error code.
+	EventNotification
+	// EventSend: a Send (POST /dp) from the device, decoded in Records.
+	EventSend
+	// EventRequest: the result of a device management call (Op, Path,
+	// Err, Duration).
+	EventRequest
+)
+
+var kindNames = [...]string{
+	EventRegistered:   "registered",
+	EventUpdated:      "updated",
+	EventDeregistered: "deregistered",
+	EventExpired:      "expired",
+	EventNotification: "notification",
+	EventSend:         "send",
+	EventRequest:      "request",
+}
+
+func (k EventKind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Event is one thing that happened to a registration. Which fields are
+// set depends on Kind; Registration and Node values are shared and must
+// not be modified.
+type Event struct {
+	Kind           EventKind
+	Time           time.Time
+	Endpoint       string
+	RegistrationID string
+	// Registration is the registration after the change (registered,
+	// updated) or as it was when it ended (deregistered, expired).
+	Registration *Registration
+	// Previous is the registration a re-registration replaced.
+	Previous *Registration
+
+	Path    objects.Path     // notification, request
+	Token   string           // notification: the observation's token, hex
+	Observe uint32           // notification: the Observe sequence number
+	Format  objects.Format   // notification, send: the payload's content format
+	Node    objects.Node     // notification: the value at Path
+	Records []objects.Record // notification, send: flat values, with times when the payload has them
+
+	Op       string        // request: "read", "write", ...
+	Duration time.Duration // request: how long the call took
+	Err      error
+}
+
+// Subscription receives events on C. Events are delivered without ever
+// blocking the server: when C is full, the event is dropped for this
+// subscriber and Dropped counts it. Close ends the subscription and closes
+// C; Server.Close closes every subscription.
+type Subscription struct {
+	C <-chan Event
+
+	c       chan Event
+	dropped atomic.Uint64
+	hub     *hub
+}
+
+// Dropped is the number of events this subscriber lost because its
+// channel was full.
+func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+
+// Close stops the delivery and closes C. It is safe to call twice.
+func (s *Subscription) Close() { s.hub.remove(s) }
+
+// hub fans events out to subscribers.
+type hub struct {
+	mu      sync.RWMutex
+	subs    map[*Subscription]struct{}
+	closed  bool
+	dropped atomic.Uint64 // over all subscribers
+}
+
+func newHub() *hub { return &hub{subs: make(map[*Subscription]struct{})} }
+
+func (h *hub) subscribe(buffer int) *Subscription {
+	if buffer < 0 {
+		buffer = 0
+	}
+	c := make(chan Event, buffer)
+	s := &Subscription{C: c, c: c, hub: h}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		close(c)
+		return s
+	}
+	h.subs[s] = struct{}{}
+	return s
+}
+
+func (h *hub) remove(s *Subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+		close(s.c)
+	}
+}
+
+// publish delivers e to every subscriber that has room. Sends happen under
+// the read lock, so no channel is closed while a send is in progress.
+func (h *hub) publish(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for s := range h.subs {
+		select {
+		case s.c <- e:
+		default:
+			s.dropped.Add(1)
+			h.dropped.Add(1)
+		}
+	}
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for s := range h.subs {
+		delete(h.subs, s)
+		close(s.c)
+	}
+}
