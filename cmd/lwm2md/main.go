@@ -23,6 +23,7 @@ import (
 	"github.com/lwm2md/lwm2md/objects"
 	"github.com/lwm2md/lwm2md/objects/builtin"
 	"github.com/lwm2md/lwm2md/objects/ddf"
+	"github.com/lwm2md/lwm2md/server"
 )
 
 func main() {
@@ -98,9 +99,38 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	log.Info("object models loaded", "objects", len(models.IDs()), "definitions", models.Len(), "models_dir", cfg.Models)
+	warnNotServed(cfg, log)
+	var srv *server.Server
+	if cfg.CoAPAddr != "" {
+		srv, err = server.New(server.Config{UDPAddr: cfg.CoAPAddr, Models: models, Logger: log.With("component", "server")})
+		if err != nil {
+			return err
+		}
+		if err := srv.Start(ctx); err != nil {
+			return fmt.Errorf("LwM2M server on %s: %w", cfg.CoAPAddr, err)
+		}
+	}
 	<-ctx.Done()
 	log.Info("lwm2md shutting down", "reason", context.Cause(ctx))
+	if srv != nil {
+		if err := srv.Close(); err != nil {
+			return fmt.Errorf("closing the LwM2M server: %w", err)
+		}
+	}
+	log.Info("lwm2md stopped")
 	return nil
+}
+
+// warnNotServed names the listeners this build does not run yet, so a
+// setting is never ignored silently.
+func warnNotServed(cfg *config.Config, log *slog.Logger) {
+	for _, l := range []struct{ name, addr string }{
+		{"coaps-addr", cfg.CoAPSAddr}, {"bs-coap-addr", cfg.BSCoAPAddr}, {"bs-coaps-addr", cfg.BSCoAPSAddr}, {"http-addr", cfg.HTTPAddr},
+	} {
+		if l.addr != "" {
+			log.Warn("listener not implemented in this build yet; setting ignored", "setting", l.name, "addr", l.addr)
+		}
+	}
 }
 
 // loadModels returns the built-in definitions plus the DDF files in dir;

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,9 @@ import (
 	"time"
 
 	"github.com/lwm2md/lwm2md/internal/shared"
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/udp"
 )
 
 func noEnv(string) (string, bool) { return "", false }
@@ -48,7 +52,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 	var stderr syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"--log-format", "json", "--models", shared.Dir(t, "lwm2m-registry")}, noEnv, &bytes.Buffer{}, &stderr)
+		done <- run(ctx, []string{"--log-format", "json", "--coap-addr", "127.0.0.1:0", "--models", shared.Dir(t, "lwm2m-registry")}, noEnv, &bytes.Buffer{}, &stderr)
 	}()
 	waitFor(t, 10*time.Second, "models loaded", func() bool { return strings.Contains(stderr.String(), "object models loaded") })
 	cancel()
@@ -105,7 +109,7 @@ func TestBinarySIGTERM(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "--data-dir", t.TempDir())
+	cmd := exec.Command(bin, "--data-dir", t.TempDir(), "--coap-addr", "127.0.0.1:0", "--log-format", "json")
 	cmd.Env = append(os.Environ(), "LWM2MD_LOG_LEVEL=debug")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -120,7 +124,7 @@ func TestBinarySIGTERM(t *testing.T) {
 		close(lines)
 	}()
 	var log []string
-	expect := func(s string) {
+	expect := func(s string) string {
 		t.Helper()
 		timeout := time.After(10 * time.Second)
 		for {
@@ -131,7 +135,7 @@ func TestBinarySIGTERM(t *testing.T) {
 				}
 				log = append(log, l)
 				if strings.Contains(l, s) {
-					return
+					return l
 				}
 			case <-timeout:
 				t.Fatalf("no %q in:\n%s", s, strings.Join(log, "\n"))
@@ -139,9 +143,50 @@ func TestBinarySIGTERM(t *testing.T) {
 		}
 	}
 	expect("object models loaded")
+	addr := listenAddr(t, expect("lwm2m server listening"))
+	registerOnce(t, addr)
 	cmd.Process.Signal(syscall.SIGTERM)
 	expect("lwm2md shutting down")
+	expect("lwm2md stopped")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit: %v", err)
+	}
+}
+
+// listenAddr reads the "addr" field of a JSON log line.
+func listenAddr(t *testing.T, line string) string {
+	t.Helper()
+	var rec struct {
+		Addr string `json:"addr"`
+	}
+	if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Addr == "" {
+		t.Fatalf("no addr in %q: %v", line, err)
+	}
+	return rec.Addr
+}
+
+// registerOnce registers an endpoint over UDP, as a device would, and
+// checks the server answers 2.01 Created with a location.
+func registerOnce(t *testing.T, addr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cc, err := udp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	resp, err := cc.Post(ctx, "/rd", message.AppLinkFormat, strings.NewReader("</1/0>,</3/0>"),
+		message.Option{ID: message.URIQuery, Value: []byte("ep=cmd-test")},
+		message.Option{ID: message.URIQuery, Value: []byte("lt=60")},
+		message.Option{ID: message.URIQuery, Value: []byte("lwm2m=1.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Code() != codes.Created {
+		t.Fatalf("Register answered %v", resp.Code())
+	}
+	if loc, err := resp.Options().LocationPath(); err != nil || !strings.HasPrefix(loc, "/rd/") {
+		t.Fatalf("Location-Path %q, %v", loc, err)
 	}
 }
