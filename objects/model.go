@@ -186,3 +186,33 @@ func TypeOf(m Models, p Path) Type {
 	}
 	return TypeNone
 }
+
+// Conform checks that the path p of a decoded value fits the model (a
+// value of a multiple resource needs a resource-instance path, a single
+// resource has no instances) and converts the value to the resource's
+// type. Without a definition, or for a resource without a type, v is
+// returned as it is. Errors wrap ErrMalformed (no resource in p) or
+// ErrType/ErrRange; the caller adds the format and the path.
+func Conform(m Models, p Path, v Value) (Value, error) {
+	if p.Len() < 3 {
+		return v, fmt.Errorf("a value needs a resource path: %w", ErrMalformed)
+	}
+	def := ResourceOf(m, p)
+	if def == nil {
+		return v, nil
+	}
+	if def.Multiple && p.Len() == 3 {
+		return v, fmt.Errorf("resource %d is multiple: a value needs a resource-instance path: %w", p.Resource(), ErrType)
+	}
+	if !def.Multiple && p.Len() == 4 {
+		return v, fmt.Errorf("resource %d is single: it has no instances: %w", p.Resource(), ErrType)
+	}
+	if def.Type == TypeNone {
+		return v, nil
+	}
+	out, err := v.Convert(def.Type)
+	if err != nil {
+		return v, fmt.Errorf("%v as %v: %w", v, def.Type, err)
+	}
+	return out, nil
+}

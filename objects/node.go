@@ -408,3 +408,39 @@ func placeholderPath(n Node) Path {
 	ids[len(ids)-1] = NodeID(n)
 	return NewPath(ids...)
 }
+
+// CheckNode reports whether n can be encoded at root: root is not "/", and
+// n is a non-nil node of root's depth with root's last ID. Codecs call it
+// before encoding and add their name to the error.
+func CheckNode(root Path, n Node) error {
+	if n == nil || reflectNil(n) {
+		return fmt.Errorf("%s: no node to encode", root)
+	}
+	if root.IsRoot() {
+		return fmt.Errorf("a node cannot be encoded at the root path: %w", ErrUnsupported)
+	}
+	if d := NodeDepth(n); d != root.Len() {
+		return fmt.Errorf("%s: the path needs %s node, not %s", root, kindNames[root.Len()], kindNames[d])
+	}
+	if id := NodeID(n); id != root.ID(root.Len()-1) {
+		return fmt.Errorf("%s: node has ID %d", root, id)
+	}
+	return nil
+}
+
+var kindNames = [...]string{"no", "an object", "an instance", "a resource", "a resource-instance"}
+
+// reflectNil catches a typed nil pointer in the interface.
+func reflectNil(n Node) bool {
+	switch n := n.(type) {
+	case *Object:
+		return n == nil
+	case *Instance:
+		return n == nil
+	case *Resource:
+		return n == nil
+	case *ResourceInstance:
+		return n == nil
+	}
+	return false
+}

@@ -87,7 +87,7 @@ func (c Codec) Decode(root objects.Path, data []byte, m objects.Models) (objects
 		if ev.value.IsNone() {
 			return nil, decodeErr(ev.path, ev.off, fmt.Errorf("null is not a resource value: %w", objects.ErrType))
 		}
-		v, err := typed(m, ev.path, ev.value)
+		v, err := objects.Conform(m, ev.path, ev.value)
 		if err != nil {
 			return nil, decodeErr(ev.path, ev.off, err)
 		}
@@ -110,7 +110,7 @@ func (c Codec) DecodeRecords(data []byte, m objects.Models) ([]objects.Record, e
 		}
 		v := ev.value
 		if !v.IsNone() {
-			if v, err = typed(m, ev.path, v); err != nil {
+			if v, err = objects.Conform(m, ev.path, v); err != nil {
 				return nil, decodeErr(ev.path, ev.off, err)
 			}
 		}
@@ -121,8 +121,8 @@ func (c Codec) DecodeRecords(data []byte, m objects.Models) ([]objects.Record, e
 
 // Encode encodes n, the node at root.
 func (c Codec) Encode(root objects.Path, n objects.Node, m objects.Models) ([]byte, error) {
-	if err := checkNode(root, n); err != nil {
-		return nil, err
+	if err := objects.CheckNode(root, n); err != nil {
+		return nil, fmt.Errorf("lwm2mcbor: %w", err)
 	}
 	leaves, err := collect(root, n, make([]leaf, 0, 32))
 	if err != nil {
@@ -415,54 +415,6 @@ func conflicts(events []event) error {
 		case a.path != b.path && b.path.HasPrefix(a.path) && !a.empty:
 			return decodeErr(b.path, b.off, fmt.Errorf("%s holds a value, so nothing can lie below it: %w", a.path, objects.ErrMalformed))
 		}
-	}
-	return nil
-}
-
-// typed converts v to the model's type for p and checks that the path
-// fits the resource's single or multiple shape.
-func typed(m objects.Models, p objects.Path, v objects.Value) (objects.Value, error) {
-	if p.Len() < 3 {
-		return v, fmt.Errorf("a value needs a resource path: %w", objects.ErrMalformed)
-	}
-	def := objects.ResourceOf(m, p)
-	if def == nil {
-		return v, nil
-	}
-	if def.Multiple && p.Len() == 3 {
-		return v, fmt.Errorf("resource %d is multiple: a value needs a resource-instance path: %w", p.Resource(), objects.ErrType)
-	}
-	if !def.Multiple && p.Len() == 4 {
-		return v, fmt.Errorf("resource %d is single: it has no instances: %w", p.Resource(), objects.ErrType)
-	}
-	if def.Type == objects.TypeNone {
-		return v, nil
-	}
-	out, err := v.Convert(def.Type)
-	if err != nil {
-		return v, fmt.Errorf("%v as %v: %w", v, def.Type, err)
-	}
-	return out, nil
-}
-
-// checkNode verifies that n is the node kind and ID that root names.
-func checkNode(root objects.Path, n objects.Node) error {
-	ok := false
-	switch n := n.(type) {
-	case *objects.Object:
-		ok = n != nil
-	case *objects.Instance:
-		ok = n != nil
-	case *objects.Resource:
-		ok = n != nil
-	case *objects.ResourceInstance:
-		ok = n != nil
-	}
-	if !ok {
-		return fmt.Errorf("lwm2mcbor: %s: no node to encode", root)
-	}
-	if d := objects.NodeDepth(n); d != root.Len() || objects.NodeID(n) != root.ID(d-1) {
-		return fmt.Errorf("lwm2mcbor: %s: node %T with ID %d does not match the path", root, n, objects.NodeID(n))
 	}
 	return nil
 }

@@ -98,8 +98,8 @@ func (c Codec) DecodeRecordsAt(root objects.Path, data []byte, m objects.Models)
 
 // Encode encodes n, the node at root.
 func (c Codec) Encode(root objects.Path, n objects.Node, m objects.Models) ([]byte, error) {
-	if err := checkNode(root, n); err != nil {
-		return nil, err
+	if err := objects.CheckNode(root, n); err != nil {
+		return nil, fmt.Errorf("lwm2mjson: %w", err)
 	}
 	base := root
 	switch n := n.(type) {
@@ -238,7 +238,7 @@ func (c Codec) items(root objects.Path, data []byte, m objects.Models, records b
 		case v.IsNone() && path.IsRoot():
 			return nil, decodeErr(path, e.off, fmt.Errorf("entry names the root path: %w", objects.ErrMalformed))
 		case !v.IsNone():
-			if v, err = typed(m, path, v); err != nil {
+			if v, err = objects.Conform(m, path, v); err != nil {
 				return nil, decodeErr(path, e.off, err)
 			}
 		}
@@ -372,32 +372,6 @@ func appendRel(base objects.Path, rel string) (objects.Path, bool) {
 	return p, true
 }
 
-// typed converts v to the model's type for p and checks that the path
-// fits the resource's single or multiple shape.
-func typed(m objects.Models, p objects.Path, v objects.Value) (objects.Value, error) {
-	if p.Len() < 3 {
-		return v, fmt.Errorf("a value needs a resource path: %w", objects.ErrMalformed)
-	}
-	def := objects.ResourceOf(m, p)
-	if def == nil {
-		return v, nil
-	}
-	if def.Multiple && p.Len() == 3 {
-		return v, fmt.Errorf("resource %d is multiple: a value needs a resource-instance path: %w", p.Resource(), objects.ErrType)
-	}
-	if !def.Multiple && p.Len() == 4 {
-		return v, fmt.Errorf("resource %d is single: it has no instances: %w", p.Resource(), objects.ErrType)
-	}
-	if def.Type == objects.TypeNone {
-		return v, nil
-	}
-	out, err := v.Convert(def.Type)
-	if err != nil {
-		return v, fmt.Errorf("%v as %v: %w", v, def.Type, err)
-	}
-	return out, nil
-}
-
 func timed(items []item) bool {
 	for _, it := range items {
 		if it.time != 0 {
@@ -502,28 +476,6 @@ func (e *entry) set(v objects.Value) error {
 		e.kind, e.str = 'o', v.Objlnk().String()
 	default:
 		return fmt.Errorf("value type %v: %w", v.Type(), objects.ErrUnsupported)
-	}
-	return nil
-}
-
-// checkNode verifies that n is the node kind and ID that root names.
-func checkNode(root objects.Path, n objects.Node) error {
-	ok := false
-	switch n := n.(type) {
-	case *objects.Object:
-		ok = n != nil
-	case *objects.Instance:
-		ok = n != nil
-	case *objects.Resource:
-		ok = n != nil
-	case *objects.ResourceInstance:
-		ok = n != nil
-	}
-	if !ok {
-		return fmt.Errorf("lwm2mjson: %s: no node to encode", root)
-	}
-	if d := objects.NodeDepth(n); d != root.Len() || objects.NodeID(n) != root.ID(d-1) {
-		return fmt.Errorf("lwm2mjson: %s: node %T with ID %d does not match the path", root, n, objects.NodeID(n))
 	}
 	return nil
 }

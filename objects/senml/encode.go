@@ -47,36 +47,12 @@ func FromNode(root objects.Path, n objects.Node, m objects.Models) (Pack, error)
 	return build(root, recs, m)
 }
 
-// CheckNode reports whether n can be encoded at root: root is not "/",
-// and n is of root's depth and has root's last ID.
+// CheckNode reports whether n can be encoded at root (objects.CheckNode).
 func CheckNode(root objects.Path, n objects.Node) error {
-	if n == nil {
-		return fmt.Errorf("senml: %s: no node to encode", root)
-	}
-	if root.IsRoot() {
-		return fmt.Errorf("senml: a node cannot be encoded at the root path; encode records")
-	}
-	if objects.NodeDepth(n) != root.Len() {
-		return fmt.Errorf("senml: %s: node is a %s, the path needs a %s", root, depthName(objects.NodeDepth(n)), depthName(root.Len()))
-	}
-	if id := objects.NodeID(n); id != root.ID(root.Len()-1) {
-		return fmt.Errorf("senml: %s: node has ID %d", root, id)
+	if err := objects.CheckNode(root, n); err != nil {
+		return fmt.Errorf("senml: %w", err)
 	}
 	return nil
-}
-
-func depthName(d int) string {
-	switch d {
-	case 1:
-		return "object"
-	case 2:
-		return "object instance"
-	case 3:
-		return "resource"
-	case 4:
-		return "resource instance"
-	}
-	return "node of depth " + strconv.Itoa(d)
 }
 
 // FromRecords builds the pack for records with absolute paths, in their

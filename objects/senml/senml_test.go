@@ -231,7 +231,7 @@ func TestFromNodeErrors(t *testing.T) {
 	}{
 		{"nil", objects.NewPath(3, 0), nil, "no node"},
 		{"root", objects.RootPath, in, "root path"},
-		{"depth", objects.NewPath(3, 0, 0), in, "node is a object instance, the path needs a resource"},
+		{"depth", objects.NewPath(3, 0, 0), in, "the path needs a resource node, not an instance"},
 		{"ID", objects.NewPath(3, 1), in, "node has ID 0"},
 		{"no value", objects.NewPath(3, 0, 4), &objects.Resource{ID: 4}, "no value"},
 	}

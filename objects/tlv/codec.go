@@ -319,19 +319,11 @@ func (Codec) EncodeInstanceWrapped(root objects.Path, in *objects.Instance, m ob
 
 // checkRoot verifies that n is the node root addresses.
 func checkRoot(root objects.Path, n objects.Node) error {
-	if root.IsRoot() {
-		return fmt.Errorf("tlv: TLV cannot carry the root path: %w", objects.ErrUnsupported)
-	}
-	if n == nil || objects.NodeDepth(n) != root.Len() {
-		return fmt.Errorf("tlv: %s: a %s path needs a %s node, not %T", root, levelName[root.Len()], levelName[root.Len()], n)
-	}
-	if id := objects.NodeID(n); id != root.ID(root.Len()-1) {
-		return fmt.Errorf("tlv: %s: node has ID %d", root, id)
+	if err := objects.CheckNode(root, n); err != nil {
+		return fmt.Errorf("tlv: %w", err)
 	}
 	return nil
 }
-
-var levelName = [...]string{"root", "object", "instance", "resource", "resource-instance"}
 
 type encoder struct {
 	m objects.Models
