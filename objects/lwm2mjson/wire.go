@@ -2,10 +2,10 @@ package lwm2mjson
 
 import (
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/lwm2md/lwm2md/objects"
+	"github.com/lwm2md/lwm2md/objects/internal/jsontext"
 )
 
 // payload is the wire form of an LwM2M JSON document (LwM2M Core 1.0
@@ -62,7 +62,7 @@ func fail(off int, kind error, msg string) error {
 // bounded by the schema.
 func (p *payload) unpack(data []byte) error {
 	if !utf8.Valid(data) {
-		return fail(firstInvalidUTF8(data), objects.ErrUTF8, "payload is not valid UTF-8")
+		return fail(jsontext.FirstInvalid(data), objects.ErrUTF8, "payload is not valid UTF-8")
 	}
 	s := &scanner{data: data}
 	s.ws()
@@ -149,7 +149,7 @@ func (e *entry) unpackValue(s *scanner, key string) error {
 			// The pre-1.0 drafts wrote numbers as strings ("v":"3800").
 			var lit string
 			if lit, err = s.str(); err == nil {
-				if !validNumber(lit) {
+				if !jsontext.ValidNumber(lit) {
 					return fail(off, objects.ErrType, `"v" is not a number`)
 				}
 				e.num = lit
@@ -369,7 +369,7 @@ func (s *scanner) float() (float64, error) {
 	var lit string
 	var err error
 	if s.peek() == '"' {
-		if lit, err = s.str(); err == nil && !validNumber(lit) {
+		if lit, err = s.str(); err == nil && !jsontext.ValidNumber(lit) {
 			return 0, fail(off, objects.ErrMalformed, "time is not a number")
 		}
 	} else {
@@ -411,169 +411,23 @@ func (s *scanner) key() (string, error) {
 func (s *scanner) number() (string, error) {
 	s.ws()
 	start := s.off
-	n := numberLen(s.data[s.off:])
-	if n == 0 {
-		return "", fail(start, objects.ErrMalformed, "malformed number")
+	end, _, err := jsontext.Number(s.data, s.off)
+	if err != nil {
+		return "", fail(err.Off, err.Kind, "malformed number: "+err.Msg)
 	}
-	s.off += n
-	return string(s.data[start:s.off]), nil
+	s.off = end
+	return string(s.data[start:end]), nil
 }
 
-// numberLen returns the length of the JSON number at the start of b, or
-// 0 when b does not start with one.
-func numberLen(b []byte) int {
-	i := 0
-	digits := func() int {
-		j := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		return i - j
-	}
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case digits() == 0:
-		return 0
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if digits() == 0 {
-			return 0
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return 0
-		}
-	}
-	return i
-}
-
-func validNumber(s string) bool { return s != "" && numberLen([]byte(s)) == len(s) }
-
-// str reads a JSON string. The payload was checked for UTF-8 already;
-// escapes must not produce lone surrogates.
+// str reads a JSON string.
 func (s *scanner) str() (string, error) {
 	s.ws()
-	start := s.off
-	if s.peek() != '"' {
-		return "", fail(start, objects.ErrMalformed, "expected a string")
+	out, end, err := jsontext.String(s.data, s.off)
+	if err != nil {
+		return "", fail(err.Off, err.Kind, err.Msg)
 	}
-	s.off++
-	// Fast path: no escapes.
-	for i := s.off; i < len(s.data); i++ {
-		switch c := s.data[i]; {
-		case c == '"':
-			out := string(s.data[s.off:i])
-			s.off = i + 1
-			return out, nil
-		case c == '\\':
-			return s.escaped(start)
-		case c < 0x20:
-			return "", fail(i, objects.ErrMalformed, "control character in a string")
-		}
-	}
-	return "", fail(start, objects.ErrMalformed, "unterminated string")
-}
-
-func (s *scanner) escaped(start int) (string, error) {
-	buf := make([]byte, 0, 32)
-	for s.off < len(s.data) {
-		c := s.data[s.off]
-		switch {
-		case c == '"':
-			s.off++
-			return string(buf), nil
-		case c < 0x20:
-			return "", fail(s.off, objects.ErrMalformed, "control character in a string")
-		case c != '\\':
-			buf = append(buf, c)
-			s.off++
-			continue
-		}
-		if s.off+1 >= len(s.data) {
-			break
-		}
-		esc := s.data[s.off+1]
-		s.off += 2
-		switch esc {
-		case '"', '\\', '/':
-			buf = append(buf, esc)
-		case 'b':
-			buf = append(buf, '\b')
-		case 'f':
-			buf = append(buf, '\f')
-		case 'n':
-			buf = append(buf, '\n')
-		case 'r':
-			buf = append(buf, '\r')
-		case 't':
-			buf = append(buf, '\t')
-		case 'u':
-			r, err := s.hex4()
-			if err != nil {
-				return "", err
-			}
-			if utf16.IsSurrogate(r) {
-				// A high surrogate must be followed by \u and a low one.
-				if r >= 0xdc00 || !s.lit(`\u`) {
-					return "", fail(s.off, objects.ErrUTF8, "lone surrogate in a string")
-				}
-				r2, err := s.hex4()
-				if err != nil {
-					return "", err
-				}
-				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
-					return "", fail(s.off, objects.ErrUTF8, "lone surrogate in a string")
-				}
-			}
-			buf = utf8.AppendRune(buf, r)
-		default:
-			return "", fail(s.off-2, objects.ErrMalformed, "invalid escape in a string")
-		}
-	}
-	return "", fail(start, objects.ErrMalformed, "unterminated string")
-}
-
-func (s *scanner) hex4() (rune, error) {
-	if len(s.data)-s.off < 4 {
-		return 0, fail(s.off, objects.ErrMalformed, "short \\u escape")
-	}
-	var r rune
-	for _, c := range s.data[s.off : s.off+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, fail(s.off, objects.ErrMalformed, "invalid \\u escape")
-		}
-		r = r<<4 | rune(c)
-	}
-	s.off += 4
-	return r, nil
-}
-
-func firstInvalidUTF8(b []byte) int {
-	for i := 0; i < len(b); {
-		r, n := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && n == 1 {
-			return i
-		}
-		i += n
-	}
-	return 0
+	s.off = end
+	return out, nil
 }
 
 // pack writes p in canonical form: members in the order bn, bt, e and,
@@ -582,7 +436,7 @@ func (p *payload) pack(b []byte) []byte {
 	b = append(b, '{')
 	if p.hasBN {
 		b = append(b, `"bn":`...)
-		b = appendString(b, p.bn)
+		b = jsontext.AppendString(b, p.bn)
 		b = append(b, ',')
 	}
 	if p.hasBT {
@@ -605,7 +459,7 @@ func (e *entry) pack(b []byte) []byte {
 	sep := false
 	if e.hasName {
 		b = append(b, `"n":`...)
-		b = appendString(b, e.name)
+		b = jsontext.AppendString(b, e.name)
 		sep = true
 	}
 	if e.kind != 0 {
@@ -622,10 +476,10 @@ func (e *entry) pack(b []byte) []byte {
 			b = strconv.AppendBool(b, e.b)
 		case 's':
 			b = append(b, `"sv":`...)
-			b = appendString(b, e.str)
+			b = jsontext.AppendString(b, e.str)
 		case 'o':
 			b = append(b, `"ov":`...)
-			b = appendString(b, e.str)
+			b = jsontext.AppendString(b, e.str)
 		}
 	}
 	if e.hasT {
@@ -642,34 +496,4 @@ func (e *entry) pack(b []byte) []byte {
 // shortest form that reads back to the same float64.
 func appendTime(b []byte, f float64) []byte {
 	return append(b, objects.FormatFloat(f)...)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString writes s as a JSON string; s must be valid UTF-8.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

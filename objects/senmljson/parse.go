@@ -3,10 +3,9 @@ package senmljson
 import (
 	"math"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/lwm2md/lwm2md/objects"
+	"github.com/lwm2md/lwm2md/objects/internal/jsontext"
 	"github.com/lwm2md/lwm2md/objects/senml"
 )
 
@@ -370,172 +369,32 @@ func parseInt(b []byte) (objects.Value, bool) {
 	return objects.UnsignedValue(u), true
 }
 
-// number scans a JSON number (RFC 8259 §6) and reports whether it has
-// neither fraction nor exponent.
+// number reads a JSON number at p.pos and returns its literal and
+// whether it is an integer.
 func (p *parser) number(key string) ([]byte, bool, error) {
 	start := p.pos
-	d := p.data
-	i := p.pos
-	if i < len(d) && d[i] == '-' {
-		i++
+	end, isInt, err := jsontext.Number(p.data, p.pos)
+	if err != nil && err.Off == start {
+		return nil, false, p.fail(err.Kind, "%s is not a number", key)
 	}
-	switch {
-	case i < len(d) && d[i] == '0':
-		i++
-	case i < len(d) && d[i] >= '1' && d[i] <= '9':
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-	default:
-		return nil, false, p.fail(objects.ErrMalformed, "%s is not a number", key)
+	if err != nil {
+		p.pos = err.Off
+		return nil, false, p.fail(err.Kind, "%s: %s", key, err.Msg)
 	}
-	isInt := true
-	if i < len(d) && d[i] == '.' {
-		isInt = false
-		i++
-		if i >= len(d) || d[i] < '0' || d[i] > '9' {
-			p.pos = i
-			return nil, false, p.fail(objects.ErrMalformed, "%s: digits expected after the decimal point", key)
-		}
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		isInt = false
-		i++
-		if i < len(d) && (d[i] == '+' || d[i] == '-') {
-			i++
-		}
-		if i >= len(d) || d[i] < '0' || d[i] > '9' {
-			p.pos = i
-			return nil, false, p.fail(objects.ErrMalformed, "%s: digits expected in the exponent", key)
-		}
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-	}
-	p.pos = i
-	return d[start:i], isInt, nil
+	p.pos = end
+	return p.data[start:end], isInt, nil
 }
 
 // str reads a JSON string at p.pos (which is '"'), rejecting control
 // characters, invalid UTF-8 and lone surrogates.
 func (p *parser) str() (string, error) {
-	p.pos++
-	start := p.pos
-	d := p.data
-	ascii := true
-	for i := start; i < len(d); i++ {
-		c := d[i]
-		switch {
-		case c == '"':
-			s := d[start:i]
-			if !ascii && !utf8.Valid(s) {
-				return "", p.fail(objects.ErrUTF8, "string is not valid UTF-8")
-			}
-			p.pos = i + 1
-			return string(s), nil
-		case c == '\\':
-			return p.slowStr(start)
-		case c < 0x20:
-			p.pos = i
-			return "", p.fail(objects.ErrMalformed, "control character in a string")
-		case c >= 0x80:
-			ascii = false
-		}
+	s, end, err := jsontext.String(p.data, p.pos)
+	if err != nil {
+		p.pos = err.Off
+		return "", p.fail(err.Kind, "%s", err.Msg)
 	}
-	return "", p.fail(objects.ErrMalformed, "string does not end")
-}
-
-func (p *parser) slowStr(start int) (string, error) {
-	d := p.data
-	b := make([]byte, 0, 32)
-	i := start
-	for i < len(d) {
-		c := d[i]
-		switch {
-		case c == '"':
-			if !utf8.Valid(b) {
-				p.pos = start
-				return "", p.fail(objects.ErrUTF8, "string is not valid UTF-8")
-			}
-			p.pos = i + 1
-			return string(b), nil
-		case c < 0x20:
-			p.pos = i
-			return "", p.fail(objects.ErrMalformed, "control character in a string")
-		case c != '\\':
-			b = append(b, c)
-			i++
-			continue
-		}
-		if i+1 >= len(d) {
-			break
-		}
-		esc := d[i+1]
-		i += 2
-		switch esc {
-		case '"', '\\', '/':
-			b = append(b, esc)
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			r, ok := hex4(d, i)
-			if !ok {
-				p.pos = i - 2
-				return "", p.fail(objects.ErrMalformed, `\u needs four hex digits`)
-			}
-			i += 4
-			if utf16.IsSurrogate(r) {
-				r2, ok := rune(0), false
-				if i+6 <= len(d) && d[i] == '\\' && d[i+1] == 'u' {
-					r2, ok = hex4(d, i+2)
-				}
-				r = utf16.DecodeRune(r, r2)
-				if !ok || r == utf8.RuneError {
-					p.pos = i - 6
-					return "", p.fail(objects.ErrUTF8, "string has a lone UTF-16 surrogate")
-				}
-				i += 6
-			}
-			b = utf8.AppendRune(b, r)
-		default:
-			p.pos = i - 2
-			return "", p.fail(objects.ErrMalformed, "unknown escape \\%c", esc)
-		}
-	}
-	p.pos = len(d)
-	return "", p.fail(objects.ErrMalformed, "string does not end")
-}
-
-func hex4(d []byte, i int) (rune, bool) {
-	if i+4 > len(d) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range d[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
+	p.pos = end
+	return s, nil
 }
 
 // skip passes over the value of an unknown field, whatever it is.

@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lwm2md/lwm2md/objects"
+	"github.com/lwm2md/lwm2md/objects/internal/jsontext"
 	"github.com/lwm2md/lwm2md/objects/senml"
 )
 
@@ -195,35 +196,11 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 	return strconv.AppendFloat(b, f, 'f', -1, 64), nil
 }
 
-// appendString writes s as a JSON string, escaping only what RFC 8259 §7
-// requires.
+// appendString writes s as a JSON string; invalid UTF-8 is refused, not
+// replaced.
 func appendString(b []byte, s string) ([]byte, error) {
 	if !utf8.ValidString(s) {
 		return nil, fmt.Errorf("senmljson: string %q is not valid UTF-8", s)
 	}
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"'), nil
+	return jsontext.AppendString(b, s), nil
 }
