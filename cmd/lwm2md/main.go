@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 
@@ -23,6 +24,9 @@ import (
 	"github.com/lwm2md/lwm2md/objects"
 	"github.com/lwm2md/lwm2md/objects/builtin"
 	"github.com/lwm2md/lwm2md/objects/ddf"
+	"github.com/lwm2md/lwm2md/registry"
+	"github.com/lwm2md/lwm2md/registry/bolt"
+	"github.com/lwm2md/lwm2md/registry/postgres"
 	"github.com/lwm2md/lwm2md/server"
 )
 
@@ -100,9 +104,26 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("object models loaded", "objects", len(models.IDs()), "definitions", models.Len(), "models_dir", cfg.Models)
 	warnNotServed(cfg, log)
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	// The store closes last, after everything that writes to it, on every
+	// way out.
+	storeOpen := true
+	defer func() {
+		if storeOpen {
+			_ = store.Close()
+		}
+	}()
 	var srv *server.Server
 	if cfg.CoAPAddr != "" {
-		srv, err = server.New(server.Config{UDPAddr: cfg.CoAPAddr, Models: models, Logger: log.With("component", "server")})
+		srv, err = server.New(server.Config{
+			UDPAddr: cfg.CoAPAddr,
+			Models:  models,
+			Logger:  log.With("component", "server"),
+			Store:   server.RegistryStore(store.Registrations()),
+		})
 		if err != nil {
 			return err
 		}
@@ -117,8 +138,53 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			return fmt.Errorf("closing the LwM2M server: %w", err)
 		}
 	}
+	storeOpen = false
+	if err := store.Close(); err != nil {
+		return fmt.Errorf("closing the registry store: %w", err)
+	}
 	log.Info("lwm2md stopped")
 	return nil
+}
+
+// openStore opens the registry: PostgreSQL when postgres-url is set, else
+// the embedded bbolt file in data-dir. A damaged file, a schema from a
+// newer lwm2md, a file locked by another process or the wrong secrets-key
+// is an error: lwm2md does not start on a registry it cannot trust.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (registry.Store, error) {
+	var cipher *registry.Cipher
+	if cfg.SecretsKey != "" {
+		key, err := registry.ParseKey(cfg.SecretsKey) // checked by config; the error never holds the key
+		if err != nil {
+			return nil, fmt.Errorf("secrets-key: %w", err)
+		}
+		if cipher, err = registry.NewCipher(key); err != nil {
+			return nil, fmt.Errorf("secrets-key: %w", err)
+		}
+	} else {
+		log.Warn("no secrets-key: PSK keys and bootstrap configurations cannot be stored", "setting", "secrets-key", "env", config.EnvName("secrets-key"))
+	}
+	if cfg.PostgresURL != "" {
+		s, err := postgres.Open(ctx, cfg.PostgresURL, postgres.Options{Cipher: cipher})
+		if err != nil {
+			return nil, fmt.Errorf("opening the registry on PostgreSQL %s: %w", config.Mask(cfg.PostgresURL), err)
+		}
+		log.Info("registry store opened", "store", "postgres", "postgres_url", config.Mask(cfg.PostgresURL),
+			"schema_version", postgres.SchemaVersion, "key_id", cipher.KeyID())
+		return s, nil
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("data-dir is empty and postgres-url is not set: no registry store")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data-dir: %w", err)
+	}
+	s, err := bolt.Open(cfg.DataDir, bolt.Options{Cipher: cipher})
+	if err != nil {
+		return nil, fmt.Errorf("opening the registry: %w", err)
+	}
+	log.Info("registry store opened", "store", "bolt", "path", filepath.Join(cfg.DataDir, bolt.FileName),
+		"schema_version", bolt.SchemaVersion, "key_id", cipher.KeyID())
+	return s, nil
 }
 
 // warnNotServed names the listeners this build does not run yet, so a

@@ -4,7 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,10 +18,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lwm2md/lwm2md/internal/shared"
+	"github.com/jackc/pgx/v5"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/udp"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/lwm2md/lwm2md/internal/shared"
+	"github.com/lwm2md/lwm2md/registry"
+	"github.com/lwm2md/lwm2md/registry/bolt"
 )
 
 func noEnv(string) (string, bool) { return "", false }
@@ -52,7 +61,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 	var stderr syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"--log-format", "json", "--coap-addr", "127.0.0.1:0", "--models", shared.Dir(t, "lwm2m-registry")}, noEnv, &bytes.Buffer{}, &stderr)
+		done <- run(ctx, []string{"--log-format", "json", "--data-dir", t.TempDir(), "--coap-addr", "127.0.0.1:0", "--models", shared.Dir(t, "lwm2m-registry")}, noEnv, &bytes.Buffer{}, &stderr)
 	}()
 	waitFor(t, 10*time.Second, "models loaded", func() bool { return strings.Contains(stderr.String(), "object models loaded") })
 	cancel()
@@ -99,57 +108,290 @@ func TestConfigPrintAndVersion(t *testing.T) {
 	}
 }
 
-// TestBinarySIGTERM builds the real binary and stops it with SIGTERM, as
-// an init system would.
-func TestBinarySIGTERM(t *testing.T) {
+// buildBinary builds the lwm2md binary once for the tests that run it.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "lwm2md-test-bin")
+	if err != nil {
+		return "", err
+	}
+	binDir = dir
+	bin := filepath.Join(dir, "lwm2md")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+var binDir string // removed by TestMain
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// proc is a running lwm2md binary and its log lines.
+type proc struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	lines chan string
+	log   []string
+}
+
+// startBinary runs the real binary, as an init system would, with the
+// extra environment variables env.
+func startBinary(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "lwm2md")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--data-dir", t.TempDir(), "--coap-addr", "127.0.0.1:0", "--log-format", "json")
-	cmd.Env = append(os.Environ(), "LWM2MD_LOG_LEVEL=debug")
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(append(os.Environ(), "LWM2MD_LOG_LEVEL=debug"), env...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string, 100)
+	p := &proc{t: t, cmd: cmd, lines: make(chan string, 100)}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			lines <- sc.Text()
+			p.lines <- sc.Text()
 		}
-		close(lines)
+		close(p.lines)
 	}()
-	var log []string
-	expect := func(s string) string {
-		t.Helper()
-		timeout := time.After(10 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("stderr closed before %q; log:\n%s", s, strings.Join(log, "\n"))
-				}
-				log = append(log, l)
-				if strings.Contains(l, s) {
-					return l
-				}
-			case <-timeout:
-				t.Fatalf("no %q in:\n%s", s, strings.Join(log, "\n"))
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return p
+}
+
+// expect waits for a log line holding s and returns it.
+func (p *proc) expect(s string) string {
+	p.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				p.t.Fatalf("stderr closed before %q; log:\n%s", s, strings.Join(p.log, "\n"))
 			}
+			p.log = append(p.log, l)
+			if strings.Contains(l, s) {
+				return l
+			}
+		case <-timeout:
+			p.t.Fatalf("no %q in:\n%s", s, strings.Join(p.log, "\n"))
 		}
 	}
-	expect("object models loaded")
-	addr := listenAddr(t, expect("lwm2m server listening"))
+}
+
+// stop sends SIGTERM and checks the binary stops cleanly.
+func (p *proc) stop() {
+	p.t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.expect("lwm2md shutting down")
+	p.expect("lwm2md stopped")
+	for range p.lines { // drain until the pipe closes, then Wait
+	}
+	if err := p.cmd.Wait(); err != nil {
+		p.t.Fatalf("exit: %v\n%s", err, strings.Join(p.log, "\n"))
+	}
+}
+
+// TestBinarySIGTERM builds the real binary and stops it with SIGTERM, as
+// an init system would.
+func TestBinarySIGTERM(t *testing.T) {
+	p := startBinary(t, nil, "--data-dir", t.TempDir(), "--coap-addr", "127.0.0.1:0", "--log-format", "json")
+	p.expect("object models loaded")
+	p.expect(`"no secrets-key`)
+	p.expect(`"store":"bolt"`)
+	addr := listenAddr(t, p.expect("lwm2m server listening"))
 	registerOnce(t, addr)
-	cmd.Process.Signal(syscall.SIGTERM)
-	expect("lwm2md shutting down")
-	expect("lwm2md stopped")
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit: %v", err)
+	p.stop()
+}
+
+// The issue's "devices registered before the crash keep being served":
+// a device registers, lwm2md stops and starts again on the same data
+// directory, and the device's Update to its Location is answered 2.04
+// Changed without a new Register.
+func TestBinaryRestartKeepsRegistration(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data") // created by lwm2md
+	restartKeepsRegistration(t, nil, `"store":"bolt"`, "--data-dir", dir)
+	st, err := os.Stat(dir)
+	if err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("data dir: %v %v", st.Mode(), err)
+	}
+}
+
+// The same on PostgreSQL, in a schema of its own (made by the test and
+// named in the URL's search_path, since lwm2md has no schema setting).
+func TestBinaryRestartKeepsRegistrationPostgres(t *testing.T) {
+	url := os.Getenv("LWM2MD_TEST_POSTGRES")
+	if url == "" {
+		t.Skip("LWM2MD_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
+	}
+	schema := newSchema(t, url)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	// Also gives a key: the first run stores its check, the second must
+	// open with it.
+	key := "LWM2MD_SECRETS_KEY=" + strings.Repeat("42", 32)
+	unused := filepath.Join(t.TempDir(), "unused")
+	restartKeepsRegistration(t, []string{"LWM2MD_POSTGRES_URL=" + url + sep + "search_path=" + schema, key},
+		`"store":"postgres"`, "--data-dir", unused)
+	if _, err := os.Stat(unused); !os.IsNotExist(err) {
+		t.Errorf("data-dir created with postgres-url set: %v", err)
+	}
+	// The registration is in the test's schema.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, "registrations"}.Sanitize()).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("registrations in schema %s: %d, %v", schema, n, err)
+	}
+}
+
+func restartKeepsRegistration(t *testing.T, env []string, store string, args ...string) {
+	args = append(args, "--coap-addr", "127.0.0.1:0", "--log-format", "json")
+	p := startBinary(t, env, args...)
+	if l := p.expect("registry store opened"); !strings.Contains(l, store) {
+		t.Fatalf("want %s: %s", store, l)
+	}
+	addr := listenAddr(t, p.expect("lwm2m server listening"))
+	loc := registerOnce(t, addr)
+	if code := update(t, addr, loc); code != codes.Changed {
+		t.Fatalf("Update before the restart answered %v", code)
+	}
+	p.stop()
+
+	p = startBinary(t, env, args...)
+	p.expect("registry store opened")
+	if l := p.expect("registrations restored"); !strings.Contains(l, `"count":1`) {
+		t.Fatalf("restored: %s", l)
+	}
+	addr = listenAddr(t, p.expect("lwm2m server listening"))
+	if code := update(t, addr, "/rd/nosuchregistration"); code != codes.NotFound {
+		t.Fatalf("Update of an unknown registration answered %v", code)
+	}
+	if code := update(t, addr, loc); code != codes.Changed {
+		t.Fatalf("Update after the restart answered %v, want 2.04", code)
+	}
+	p.stop()
+}
+
+// newSchema creates a fresh PostgreSQL schema, dropped when the test
+// ends.
+func newSchema(t *testing.T, url string) string {
+	t.Helper()
+	ctx := context.Background()
+	var b [6]byte
+	rand.Read(b[:])
+	name := "lwm2md_cmd_test_" + hex.EncodeToString(b[:])
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("LWM2MD_TEST_POSTGRES: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+// A registry lwm2md cannot trust stops the start with exit code 1 and a
+// message naming the problem.
+func TestStoreOpenErrors(t *testing.T) {
+	key := strings.Repeat("42", 32)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		args  []string
+		want  string
+	}{
+		{"corrupt file", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, bolt.FileName), bytes.Repeat([]byte("not a bbolt file "), 1000), 0o600)
+		}, nil, "damaged or not a registry file"},
+		{"schema from the future", func(t *testing.T, dir string) {
+			db, err := bbolt.Open(filepath.Join(dir, bolt.FileName), 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			db.Update(func(tx *bbolt.Tx) error {
+				meta, _ := tx.CreateBucket([]byte("meta"))
+				return meta.Put([]byte("schema_version"), binary.BigEndian.AppendUint64(nil, bolt.SchemaVersion+1))
+			})
+		}, nil, "upgrade lwm2md"},
+		{"locked file", func(t *testing.T, dir string) {
+			s, err := bolt.Open(dir, bolt.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+		}, nil, "locked by another process"},
+		{"wrong key", func(t *testing.T, dir string) {
+			other, _ := registry.NewCipher(bytes.Repeat([]byte{7}, 32))
+			s, err := bolt.Open(dir, bolt.Options{Cipher: other})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+		}, []string{"--secrets-key", key}, "not configured"},
+		{"postgres unreachable", func(t *testing.T, dir string) {},
+			[]string{"--postgres-url", "postgres://lwm2md:topsecret@127.0.0.1:1/lwm2md?connect_timeout=2"}, "postgres://lwm2md:xxxxx@127.0.0.1:1/lwm2md"},
+		{"data dir is a file", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "file"), nil, 0o600)
+		}, []string{"--data-dir"}, "data-dir"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tt.setup(t, dir)
+			args := []string{"--log-format", "json", "--coap-addr", "127.0.0.1:0", "--data-dir", dir}
+			if len(tt.args) == 1 && tt.args[0] == "--data-dir" {
+				args[len(args)-1] = filepath.Join(dir, "file")
+			} else {
+				args = append(args, tt.args...)
+			}
+			var stderr syncBuffer
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if code := run(ctx, args, noEnv, &bytes.Buffer{}, &stderr); code != 1 {
+				t.Fatalf("exit %d, want 1:\n%s", code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.want) || strings.Contains(stderr.String(), "lwm2m server listening") {
+				t.Fatalf("want %q before any listener:\n%s", tt.want, stderr.String())
+			}
+			if strings.Contains(stderr.String(), key) || strings.Contains(stderr.String(), "topsecret") {
+				t.Fatalf("secret in the log:\n%s", stderr.String())
+			}
+		})
 	}
 }
 
@@ -165,9 +407,9 @@ func listenAddr(t *testing.T, line string) string {
 	return rec.Addr
 }
 
-// registerOnce registers an endpoint over UDP, as a device would, and
-// checks the server answers 2.01 Created with a location.
-func registerOnce(t *testing.T, addr string) {
+// registerOnce registers an endpoint over UDP, as a device would, checks
+// the server answers 2.01 Created with a location, and returns it.
+func registerOnce(t *testing.T, addr string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -186,7 +428,27 @@ func registerOnce(t *testing.T, addr string) {
 	if resp.Code() != codes.Created {
 		t.Fatalf("Register answered %v", resp.Code())
 	}
-	if loc, err := resp.Options().LocationPath(); err != nil || !strings.HasPrefix(loc, "/rd/") {
+	loc, err := resp.Options().LocationPath()
+	if err != nil || !strings.HasPrefix(loc, "/rd/") {
 		t.Fatalf("Location-Path %q, %v", loc, err)
 	}
+	return loc
+}
+
+// update sends a registration Update without parameters to loc (LwM2M
+// Core 1.1 §6.2.2) from a new socket, and returns the answer's code.
+func update(t *testing.T, addr, loc string) codes.Code {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cc, err := udp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	resp, err := cc.Post(ctx, loc, message.AppLinkFormat, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Code()
 }

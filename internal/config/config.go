@@ -18,6 +18,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/lwm2md/lwm2md/registry"
 )
 
 // Config is the effective configuration. An address set to "" turns that
@@ -31,6 +33,7 @@ type Config struct {
 	DataDir       string // embedded store and embedded NATS data
 	Models        string // folder of extra DDF files
 	PostgresURL   string // use PostgreSQL instead of the embedded store
+	SecretsKey    string // seals PSK keys and bootstrap configurations at rest
 	NATSURL       string // external NATS; empty starts the embedded one
 	NATSAddr      string // the embedded NATS server's client address
 	MQTTURL       string // MQTT broker for the bridge; empty turns it off
@@ -57,6 +60,7 @@ var settings = []setting{
 	{name: "data-dir", def: "./data", help: "directory of the embedded store and the embedded NATS server's data", field: func(c *Config) *string { return &c.DataDir }},
 	{name: "models", def: "", help: "directory of extra object definitions (OMA DDF XML) to load over the built-in ones", field: func(c *Config) *string { return &c.Models }, check: checkDir},
 	{name: "postgres-url", def: "", help: "PostgreSQL URL (postgres://user:pass@host/db); empty uses the embedded store", secret: true, field: func(c *Config) *string { return &c.PostgresURL }, check: checkURL("postgres", "postgresql")},
+	{name: "secrets-key", def: "", help: "key that seals PSK keys and bootstrap configurations in the store: 16, 24 or 32 bytes in hex or base64 (openssl rand -hex 32); empty: credentials cannot be stored", secret: true, field: func(c *Config) *string { return &c.SecretsKey }, check: checkKey},
 	{name: "nats-url", def: "", help: "external NATS server or cluster URL(s), comma-separated; empty starts the embedded NATS server", secret: true, field: func(c *Config) *string { return &c.NATSURL }, check: checkURLList("nats", "tls", "ws", "wss")},
 	{name: "nats-addr", def: "127.0.0.1:4222", help: "client address of the embedded NATS server (when nats-url is empty); empty turns it off", field: func(c *Config) *string { return &c.NATSAddr }, check: checkAddr},
 	{name: "mqtt-url", def: "", help: "MQTT broker URL (tcp://, ssl://, ws://) for the MQTT bridge; empty turns it off", secret: true, field: func(c *Config) *string { return &c.MQTTURL }, check: checkURL("tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss")},
@@ -272,6 +276,16 @@ func checkDir(v string) error {
 		return fmt.Errorf("%s is not a directory", v)
 	}
 	return nil
+}
+
+// checkKey checks a secrets key the way the store will read it. Its error
+// never holds the value.
+func checkKey(v string) error {
+	if v == "" {
+		return nil
+	}
+	_, err := registry.ParseKey(v)
+	return err
 }
 
 func checkURL(schemes ...string) func(string) error {

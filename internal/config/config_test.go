@@ -71,6 +71,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad address env", nil, map[string]string{"LWM2MD_HTTP_ADDR": "localhost"}, "http-addr (from environment LWM2MD_HTTP_ADDR)"},
 		{"bad log level", []string{"--log-level", "loud"}, nil, "log-level"},
 		{"bad postgres scheme", []string{"--postgres-url", "mysql://x"}, nil, "postgres-url"},
+		{"bad secrets key", []string{"--secrets-key", "not-a-key"}, nil, "secrets-key (from flag --secrets-key)"},
+		{"short secrets key env", nil, map[string]string{"LWM2MD_SECRETS_KEY": "00112233"}, "secrets-key (from environment LWM2MD_SECRETS_KEY)"},
 		{"models not a dir", []string{"--models", bad}, nil, "models"},
 		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
 	}
@@ -109,5 +111,35 @@ func TestPrintMasksSecrets(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "postgres://lwm2md:xxxxx@db/lwm2md") || !strings.Contains(out.String(), "# flag --postgres-url") {
 		t.Fatalf("print:\n%s", out.String())
+	}
+}
+
+func TestSecretsKey(t *testing.T) {
+	hexKey := "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	b64Key := "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8" // the same, URL base64 unpadded
+	for _, key := range []string{hexKey, b64Key, b64Key + "=", "+/+/+/+/+/+/+/+/+/+/+w=="} {
+		c, err := Load([]string{"--secrets-key", key}, env(nil), &bytes.Buffer{})
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		if c.SecretsKey != key {
+			t.Fatalf("SecretsKey = %q", c.SecretsKey)
+		}
+		var out bytes.Buffer
+		c.Print(&out)
+		if strings.Contains(out.String(), key) || strings.Contains(out.String(), key[:8]) ||
+			!strings.Contains(out.String(), `secrets-key: "****" # flag --secrets-key`) {
+			t.Fatalf("key not masked:\n%s", out.String())
+		}
+	}
+	// A bad key's error names the setting, never the value.
+	bad := "hunter2hunter2hunter2!"
+	_, err := Load(nil, env(map[string]string{"LWM2MD_SECRETS_KEY": bad}), &bytes.Buffer{})
+	if err == nil || strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "secrets-key") {
+		t.Fatalf("err = %v", err)
+	}
+	// Unset: no key, no error.
+	if c, err := Load(nil, env(nil), &bytes.Buffer{}); err != nil || c.SecretsKey != "" {
+		t.Fatalf("default: %q %v", c.SecretsKey, err)
 	}
 }
