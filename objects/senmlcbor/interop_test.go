@@ -1,7 +1,6 @@
 package senmlcbor
 
 import (
-	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -10,78 +9,8 @@ import (
 	"github.com/lwm2md/lwm2md/objects/senml/senmltest"
 )
 
-// TestInterop decodes every SenML CBOR payload that Wakaama and Anjay sent
-// (reads, observations, Send) and every one lwm2md's capture tool wrote to
-// them, with the OMA registry as the model, and re-encodes each.
-func TestInterop(t *testing.T) {
-	reg := shared.Registry(t)
-	c := testCodec()
-	var nodes, sends, writes int
-	for _, cp := range shared.CapturesIn(t, int(objects.FormatSenMLCBOR)) {
-		t.Run(cp.ID, func(t *testing.T) {
-			if cp.Operation == "send" {
-				recs, err := c.DecodeRecords(cp.Payload(), reg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(recs) == 0 {
-					t.Fatal("no records")
-				}
-				senmltest.RecordsRoundTrip(t, c, recs, reg)
-				sends++
-				return
-			}
-			root := objects.MustParsePath(cp.Path)
-			n, err := c.Decode(root, cp.Payload(), reg)
-			if err != nil {
-				t.Fatalf("%v\npayload: %q", err, cp.Payload())
-			}
-			senmltest.NodeRoundTrip(t, c, root, n, reg)
-			// Observations carry bt: the records keep it.
-			recs, err := c.DecodeRecords(cp.Payload(), reg)
-			if err != nil {
-				t.Fatalf("records: %v", err)
-			}
-			senmltest.RecordsRoundTrip(t, c, recs, reg)
-			nodes++
-		})
-	}
-	for _, cp := range shared.Captures(t) {
-		if cp.RequestContentFormat == nil || *cp.RequestContentFormat != int(objects.FormatSenMLCBOR) || cp.RequestPayloadHex == "" {
-			continue
-		}
-		t.Run(cp.ID+"/request", func(t *testing.T) {
-			data, err := hex.DecodeString(cp.RequestPayloadHex)
-			if err != nil {
-				t.Fatal(err)
-			}
-			root := objects.MustParsePath(cp.Path)
-			n, err := c.Decode(root, data, reg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r, ok := n.(*objects.Resource); !ok || r.Value.Type() != objects.TypeString {
-				t.Errorf("decoded %#v, want a String resource", n)
-			}
-			writes++
-		})
-	}
-	t.Logf("decoded %d read/observe payloads, %d Send payloads, %d write requests", nodes, sends, writes)
-	if nodes == 0 || sends == 0 || writes == 0 {
-		t.Error("some kind of capture was not found")
-	}
-}
-
-func capture(t *testing.T, id string) shared.Capture {
-	t.Helper()
-	for _, c := range shared.Captures(t) {
-		if c.ID == id {
-			return c
-		}
-	}
-	t.Fatalf("no capture %s", id)
-	return shared.Capture{}
-}
+// TestInterop decodes and re-encodes every capture in this format.
+func TestInterop(t *testing.T) { senmltest.Interop(t, testCodec(), objects.FormatSenMLCBOR) }
 
 // TestInteropValues spot-checks values the captures are known to hold
 // (payload_decoded in index.json).
