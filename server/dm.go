@@ -192,6 +192,20 @@ func decodeNode(path objects.Path, f objects.Format, body []byte, m objects.Mode
 	return codec.Decode(path, body, m)
 }
 
+// acceptFormat returns the format a Read or Observe asks for, and whether
+// to send it as the Accept option. Unless a format was forced, an LwM2M
+// 1.0 device is left to choose the format of a resource or resource
+// instance, as its specification allows (1.0 §6.4: the client picks when
+// the server names none): several 1.0 clients answer single values only
+// in text (lwm2m-node-lib never answers an Accept of TLV). The answer is
+// then decoded by its Content-Format, or as text/plain when it has none.
+func (c *call) acceptFormat() (objects.Format, bool) {
+	if !c.opts.forced && c.path.Len() >= 3 && c.reg.is10() {
+		return objects.FormatText, false
+	}
+	return c.opts.format, true
+}
+
 // setPayload encodes n, the node at the call's path, in the call's format.
 func (c *call) setPayload(req *pool.Message, n objects.Node) error {
 	codec, ok := content.Codec(c.opts.format)
@@ -223,7 +237,10 @@ func (s *Server) Read(ctx context.Context, ep string, path objects.Path, opts ..
 	if err != nil {
 		return nil, c.end(err)
 	}
-	req.SetAccept(message.MediaType(c.opts.format))
+	f, accept := c.acceptFormat()
+	if accept {
+		req.SetAccept(message.MediaType(f))
+	}
 	resp, err := c.exchange(ctx, req)
 	if err != nil {
 		return nil, c.end(err)
@@ -232,7 +249,7 @@ func (s *Server) Read(ctx context.Context, ep string, path objects.Path, opts ..
 	if err := c.check(resp); err != nil {
 		return nil, c.end(err)
 	}
-	n, _, err := c.decode(resp, c.opts.format)
+	n, _, err := c.decode(resp, f)
 	return n, c.end(err)
 }
 

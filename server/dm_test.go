@@ -106,6 +106,31 @@ func TestPreferredFormatOnTheWire(t *testing.T) {
 	}
 }
 
+// TestVersion10ChoosesSingleValueFormat checks that a 1.0 device is left
+// to choose the format of a resource (no Accept) unless one is forced,
+// while instances are still asked for in TLV.
+func TestVersion10ChoosesSingleValueFormat(t *testing.T) {
+	s := newServer(t, nil)
+	d := registerDevice(t, s, "fmt-10-single", func(c *testdevice.Config) { c.Version = "1.0" })
+	n, err := s.Read(ctx(t), "fmt-10-single", path("/3/0/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := n.(*objects.Resource); !ok || r.Value.Type() != objects.TypeString {
+		t.Fatalf("read /3/0/0 = %#v", n)
+	}
+	if _, err := s.Read(ctx(t), "fmt-10-single", path("/3/0/0"), WithFormat(objects.FormatTLV)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(ctx(t), "fmt-10-single", path("/3/0")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"GET /3/0/0", "GET /3/0/0 accept=11542", "GET /3/0 accept=11542"}
+	if reqs := d.Requests(); !slices.Equal(reqs, want) {
+		t.Fatalf("requests %q, want %q", reqs, want)
+	}
+}
+
 func TestWriteEveryFormat(t *testing.T) {
 	s := newServer(t, nil)
 	d := registerDevice(t, s, "dev-write", nil)

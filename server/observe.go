@@ -26,9 +26,12 @@ type Observation struct {
 	Endpoint       string
 	RegistrationID string
 	Path           objects.Path
-	Token          string         // hex
-	Format         objects.Format // the Accept of the Observe request
-	Started        time.Time
+	Token          string // hex
+	// Format is the Accept of the Observe request or, when the device was
+	// left to choose (see Read), the format assumed for a notification
+	// without a Content-Format.
+	Format  objects.Format
+	Started time.Time
 
 	token string   // raw bytes
 	sess  *session // the registration it belongs to
@@ -38,6 +41,7 @@ type Observation struct {
 	seq        uint32    // last Observe sequence number
 	last       time.Time // when it arrived; zero before the first
 	cancelling bool
+	accept     bool // the Observe request carried Accept: its cancel does too
 }
 
 // Observe starts observing path (LwM2M Core 1.0 §5.5.1: GET with Observe
@@ -57,10 +61,11 @@ func (s *Server) Observe(ctx context.Context, ep string, path objects.Path, opts
 	if err != nil {
 		return nil, nil, c.end(err)
 	}
+	f, accept := c.acceptFormat()
 	o := &Observation{
 		Endpoint: ep, RegistrationID: c.reg.ID, Path: path, Token: hex.EncodeToString(token),
-		Format: c.opts.format, Started: time.Now(),
-		token: string(token), sess: c.sess, addr: c.reg.Addr,
+		Format: f, Started: time.Now(),
+		token: string(token), sess: c.sess, addr: c.reg.Addr, accept: accept,
 	}
 	if !s.addObservation(o) {
 		return nil, nil, c.end(fmt.Errorf("server: observe %s %s: %w", ep, path, ErrNotRegistered))
@@ -71,7 +76,9 @@ func (s *Server) Observe(ctx context.Context, ep string, path objects.Path, opts
 		return nil, nil, c.end(err)
 	}
 	req.SetObserve(0)
-	req.SetAccept(message.MediaType(c.opts.format))
+	if accept {
+		req.SetAccept(message.MediaType(f))
+	}
 	resp, err := c.exchange(ctx, req)
 	if err != nil {
 		s.removeObservation(o)
@@ -83,7 +90,7 @@ func (s *Server) Observe(ctx context.Context, ep string, path objects.Path, opts
 		return nil, nil, c.end(err)
 	}
 	seq, seqErr := resp.Observe()
-	node, _, err := c.decode(resp, c.opts.format)
+	node, _, err := c.decode(resp, f)
 	if seqErr != nil || err != nil {
 		// Not observing, or a value that cannot be read: forget it, so
 		// that a notification, if any comes, is answered with RST.
@@ -124,7 +131,9 @@ func (s *Server) CancelObservation(ctx context.Context, o *Observation) error {
 		return c.end(err)
 	}
 	req.SetObserve(1)
-	req.SetAccept(message.MediaType(o.Format))
+	if o.accept {
+		req.SetAccept(message.MediaType(o.Format))
+	}
 	return c.end(c.roundTrip(ctx, req))
 }
 

@@ -95,7 +95,7 @@ func (r *Registration) clone() *Registration {
 // when it announced none of them (TLV is the one both field clients and
 // every 1.x release support).
 func (r *Registration) PreferredFormat() objects.Format {
-	if v, err := objects.ParseVersion(r.Version); err != nil || (v.Major == 1 && v.Minor == 0) {
+	if r.is10() {
 		return objects.FormatTLV
 	}
 	for _, want := range []objects.Format{objects.FormatSenMLCBOR, objects.FormatSenMLJSON, objects.FormatTLV} {
@@ -277,4 +277,11 @@ func announced(objs []linkformat.Object) []linkformat.Object {
 		out = append(out, o)
 	}
 	return out
+}
+
+// is10 reports an LwM2M 1.0 registration (or one whose version does not
+// parse, which the registration interface refuses anyway).
+func (r *Registration) is10() bool {
+	v, err := objects.ParseVersion(r.Version)
+	return err != nil || (v.Major == 1 && v.Minor == 0)
 }
