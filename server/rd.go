@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
@@ -185,8 +186,9 @@ func (s *Server) register(w mux.ResponseWriter, r *mux.Message) {
 func (s *Server) putRegistration(reg *Registration, cc *udpClient.Conn) (*Registration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	s.regMu.Lock()
-	defer s.regMu.Unlock()
+	l := s.regLock(reg.Endpoint)
+	l.Lock()
+	defer l.Unlock()
 	if err := s.store.Put(ctx, reg); err != nil {
 		return nil, err
 	}
@@ -222,8 +224,8 @@ func (s *Server) unlinkLocked(sess *session) {
 }
 
 // stopLocked ends a session that was unlinked: its timer, its
-// observations, and its association's registration-long idle time. regMu
-// is held.
+// observations, and its association's registration-long idle time. The
+// endpoint's registration lock is held.
 func (s *Server) stopLocked(sess *session) {
 	if sess.timer != nil {
 		sess.timer.Stop()
@@ -238,7 +240,8 @@ func (s *Server) stopLocked(sess *session) {
 	}
 }
 
-// armLocked starts or restarts the expiry timer of sess; regMu is held.
+// armLocked starts or restarts the expiry timer of sess; the endpoint's
+// registration lock is held.
 func (s *Server) armLocked(sess *session, reg *Registration) {
 	exp := reg.ExpiresAt(s.cfg.LifetimeGrace)
 	if exp.IsZero() {
@@ -265,31 +268,34 @@ func (s *Server) expire(sess *session) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	s.regMu.Lock()
+	s.mu.RLock()
+	l := s.regLock(sess.reg.Endpoint)
+	s.mu.RUnlock()
+	l.Lock()
 	s.mu.RLock()
 	reg := sess.reg
 	current := s.byID[reg.ID] == sess
 	s.mu.RUnlock()
 	if !current {
-		s.regMu.Unlock()
+		l.Unlock()
 		return
 	}
 	if exp := reg.ExpiresAt(s.cfg.LifetimeGrace); exp.IsZero() || time.Now().Before(exp) {
 		s.armLocked(sess, reg) // updated while the timer fired
-		s.regMu.Unlock()
+		l.Unlock()
 		return
 	}
 	if err := s.store.Delete(ctx, reg.ID); err != nil {
 		s.log.Error("expire: store", "ep", reg.Endpoint, "err", err)
 		sess.timer.Reset(time.Second) // try again
-		s.regMu.Unlock()
+		l.Unlock()
 		return
 	}
 	s.mu.Lock()
 	s.unlinkLocked(sess)
 	s.mu.Unlock()
 	s.stopLocked(sess)
-	s.regMu.Unlock()
+	l.Unlock()
 	s.log.Info("registration expired", "ep", reg.Endpoint, "id", reg.ID, "lt", int64(reg.Lifetime/time.Second))
 	s.events.publish(Event{Kind: EventExpired, Endpoint: reg.Endpoint, RegistrationID: reg.ID, Registration: reg})
 }
@@ -313,21 +319,16 @@ func (s *Server) update(w mux.ResponseWriter, r *mux.Message, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 
-	s.regMu.Lock()
-	s.mu.RLock()
-	sess := s.byID[id]
-	var old *Registration
-	if sess != nil {
-		old = sess.reg
-	}
-	s.mu.RUnlock()
+	sess, l := s.lockByID(id)
 	if sess == nil {
-		s.regMu.Unlock()
 		s.answer(w, codes.NotFound, "unknown registration")
 		return
 	}
+	s.mu.RLock()
+	old := sess.reg
+	s.mu.RUnlock()
 	if p.hasLT && p.lifetime == 0 && objects.CompareVersions(old.Version, "1.2") < 0 {
-		s.regMu.Unlock()
+		l.Unlock()
 		s.answer(w, codes.BadRequest, "lifetime 0 (no expiry) needs LwM2M 1.2")
 		return
 	}
@@ -361,7 +362,7 @@ func (s *Server) update(w mux.ResponseWriter, r *mux.Message, id string) {
 		reg.ObjectVersions = objectVersions(s.cfg.Models, reg.Version, reg.Objects)
 	}
 	if err := s.store.Put(ctx, reg); err != nil {
-		s.regMu.Unlock()
+		l.Unlock()
 		s.log.Error("update: store", "ep", reg.Endpoint, "err", err)
 		s.answer(w, codes.InternalServerError, "")
 		return
@@ -388,7 +389,7 @@ func (s *Server) update(w mux.ResponseWriter, r *mux.Message, id string) {
 	}
 	s.armLocked(sess, reg)
 	s.bind(cc, reg)
-	s.regMu.Unlock()
+	l.Unlock()
 
 	s.answer(w, codes.Changed, "")
 	s.log.Debug("updated", "ep", reg.Endpoint, "id", id, "peer", addr.String(), "moved", old.Addr != addr)
@@ -400,18 +401,14 @@ func (s *Server) update(w mux.ResponseWriter, r *mux.Message, id string) {
 func (s *Server) deregister(w mux.ResponseWriter, r *mux.Message, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	s.regMu.Lock()
-	s.mu.RLock()
-	sess := s.byID[id]
-	s.mu.RUnlock()
+	sess, l := s.lockByID(id)
 	if sess == nil {
-		s.regMu.Unlock()
 		s.answer(w, codes.NotFound, "unknown registration")
 		return
 	}
 	reg := sess.reg
 	if err := s.store.Delete(ctx, id); err != nil {
-		s.regMu.Unlock()
+		l.Unlock()
 		s.log.Error("deregister: store", "ep", reg.Endpoint, "err", err)
 		s.answer(w, codes.InternalServerError, "")
 		return
@@ -420,8 +417,31 @@ func (s *Server) deregister(w mux.ResponseWriter, r *mux.Message, id string) {
 	s.unlinkLocked(sess)
 	s.mu.Unlock()
 	s.stopLocked(sess)
-	s.regMu.Unlock()
+	l.Unlock()
 	s.answer(w, codes.Deleted, "")
 	s.log.Info("deregistered", "ep", reg.Endpoint, "id", id)
 	s.events.publish(Event{Kind: EventDeregistered, Endpoint: reg.Endpoint, RegistrationID: id, Registration: reg})
+}
+
+// lockByID finds the session of a registration ID and takes its
+// endpoint's registration lock, checking that the session is still the
+// current one once the lock is held. It returns a nil session (and holds
+// nothing) for an unknown ID.
+func (s *Server) lockByID(id string) (*session, *sync.Mutex) {
+	s.mu.RLock()
+	sess := s.byID[id]
+	s.mu.RUnlock()
+	if sess == nil {
+		return nil, nil
+	}
+	l := s.regLock(sess.reg.Endpoint)
+	l.Lock()
+	s.mu.RLock()
+	current := s.byID[id] == sess
+	s.mu.RUnlock()
+	if !current {
+		l.Unlock()
+		return nil, nil
+	}
+	return sess, l
 }

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,4 +253,33 @@ func BenchmarkRegisterDeregisterBolt(b *testing.B) {
 			b.Fatal(code, err)
 		}
 	}
+}
+
+// BenchmarkRegisterParallelBolt registers and de-registers from many
+// devices at once with a bbolt store: the endpoints' changes run in
+// parallel, so the store groups their writes into shared commits.
+func BenchmarkRegisterParallelBolt(b *testing.B) {
+	store, err := bolt.Open(b.TempDir(), bolt.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	s := newServer(b, func(c *Config) { c.Store = RegistryStore(store.Registrations()) })
+	c := context.Background()
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(16) // 16 × GOMAXPROCS devices
+	b.RunParallel(func(pb *testing.PB) {
+		d := newDevice(b, s, fmt.Sprintf("bench-par-%d", n.Add(1)), nil)
+		for i := 0; pb.Next(); i++ {
+			if code, err := d.Register(c); err != nil || code != codes.Created {
+				b.Error(code, err)
+				return
+			}
+			if code, err := d.Deregister(c); err != nil || code != codes.Deleted {
+				b.Error(code, err)
+				return
+			}
+		}
+	})
 }

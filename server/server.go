@@ -46,9 +46,11 @@ type Server struct {
 	closed    atomic.Bool
 	inflight  atomic.Int64 // handlers running
 
-	// regMu serializes registration changes (Register, Update,
-	// De-register, expiry) and their Store writes.
-	regMu sync.Mutex
+	// regLocks serialize the registration changes of one endpoint
+	// (Register, Update, De-register, expiry) with their Store writes;
+	// changes of different endpoints run in parallel, so that the Store
+	// can group their writes into one commit (see regLock).
+	regLocks [64]sync.Mutex
 	// mu guards the session maps and the reg and cc fields of sessions.
 	mu     sync.RWMutex
 	byEP   map[string]*session
@@ -68,7 +70,7 @@ type Server struct {
 type session struct {
 	reg   *Registration           // guarded by Server.mu; replaced on Update
 	cc    *udpClient.Conn         // guarded by Server.mu; the device's association, nil when unknown
-	timer *time.Timer             // guarded by Server.regMu; nil when the registration never expires
+	timer *time.Timer             // guarded by its endpoint's registration lock; nil when the registration never expires
 	obs   map[string]*Observation // guarded by Server.obsMu
 }
 
@@ -202,7 +204,7 @@ func (s *Server) Close() error {
 		s.udp.Stop()
 		<-s.serveDone
 	}
-	s.regMu.Lock()
+	s.lockAllRegs()
 	s.mu.Lock()
 	for _, sess := range s.byID {
 		if sess.timer != nil {
@@ -210,7 +212,7 @@ func (s *Server) Close() error {
 		}
 	}
 	s.mu.Unlock()
-	s.regMu.Unlock()
+	s.unlockAllRegs()
 	s.obsMu.Lock()
 	clear(s.obs)
 	s.obsMu.Unlock()
@@ -605,8 +607,8 @@ func (s *Server) restore(ctx context.Context) error {
 		return fmt.Errorf("server: restore registrations: %w", err)
 	}
 	now := time.Now()
-	s.regMu.Lock()
-	defer s.regMu.Unlock()
+	s.lockAllRegs()
+	defer s.unlockAllRegs()
 	for _, r := range regs {
 		if exp := r.ExpiresAt(s.cfg.LifetimeGrace); !exp.IsZero() && !now.Before(exp) {
 			if err := s.store.Delete(ctx, r.ID); err != nil {
@@ -630,4 +632,27 @@ func (s *Server) restore(ctx context.Context) error {
 // errClosedConn reports whether err comes from a closed association.
 func errClosedConn(err error) bool {
 	return errors.Is(err, net.ErrClosed) || coapNet.IsCancelOrCloseError(err)
+}
+
+// regLock is the lock of an endpoint's registration changes.
+func (s *Server) regLock(endpoint string) *sync.Mutex {
+	h := uint32(2166136261) // FNV-1a, without allocating
+	for i := 0; i < len(endpoint); i++ {
+		h = (h ^ uint32(endpoint[i])) * 16777619
+	}
+	return &s.regLocks[h%uint32(len(s.regLocks))]
+}
+
+// lockAllRegs takes every registration lock, in order, for Start and
+// Close, which touch every registration.
+func (s *Server) lockAllRegs() {
+	for i := range s.regLocks {
+		s.regLocks[i].Lock()
+	}
+}
+
+func (s *Server) unlockAllRegs() {
+	for i := range s.regLocks {
+		s.regLocks[i].Unlock()
+	}
 }
