@@ -297,7 +297,7 @@ func (s *Server) Discover(ctx context.Context, ep string, path objects.Path) ([]
 // kept). n must be the node of path's kind and ID. A Partial Update of a
 // single resource is the same as a Replace, and is sent as one.
 func (s *Server) Write(ctx context.Context, ep string, path objects.Path, n objects.Node, replace bool, opts ...Option) error {
-	if err := checkNode(path, n); err != nil {
+	if err := objects.CheckNode(path, n); err != nil {
 		return s.fail("write", ep, path, "%v", err)
 	}
 	if path.Len() < 2 {
@@ -328,16 +328,6 @@ func (s *Server) Write(ctx context.Context, ep string, path objects.Path, n obje
 	return c.end(c.roundTrip(ctx, req))
 }
 
-// checkNode checks that n is the node path addresses.
-func checkNode(path objects.Path, n objects.Node) error {
-	if n == nil {
-		return fmt.Errorf("no node")
-	}
-	if objects.NodeDepth(n) != path.Len() || objects.NodeID(n) != path.ID(path.Len()-1) {
-		return fmt.Errorf("node of depth %d and ID %d does not match the path", objects.NodeDepth(n), objects.NodeID(n))
-	}
-	return nil
-}
 
 // WriteAttributes sets (and, for the attributes in attrs.Unset, clears)
 // the notification attributes of path (LwM2M Core 1.0 §5.4.4, 1.1 §6.3.4).
