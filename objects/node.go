@@ -359,7 +359,7 @@ func SortNode(n Node) {
 // NodesFromRecords groups records by the paths they lie in and builds one
 // node per path in roots, for composite responses. Records outside every
 // root are an error; a root with nothing in the payload is left out of
-// the result (a composite read may omit a path, LwM2M Core 1.1 §6.3.8).
+// the result (a composite read omits the paths that do not exist).
 func NodesFromRecords(roots []Path, recs []Record, m Models) (map[Path]Node, error) {
 	groups := make(map[Path][]Record, len(roots))
 	for _, rec := range recs {
@@ -371,6 +371,9 @@ func NodesFromRecords(roots []Path, recs []Record, m Models) (map[Path]Node, err
 	}
 	out := make(map[Path]Node, len(roots))
 	for _, root := range roots {
+		if len(groups[root]) == 0 {
+			continue // left out: flat formats cannot tell "absent" from "empty"
+		}
 		n, err := BuildNode(root, groups[root], m)
 		var be *BuildError
 		if errors.As(err, &be) && be.Index < 0 {

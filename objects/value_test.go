@@ -216,3 +216,24 @@ func (s staticModels) Object(id uint16) *ObjectDef {
 	}
 	return nil
 }
+
+func TestNodesFromRecords(t *testing.T) {
+	roots := []Path{MustParsePath("/3/0/0"), MustParsePath("/1/0"), MustParsePath("/5/0")}
+	recs := []Record{
+		{Path: MustParsePath("/1/0/1"), Value: IntegerValue(60)},
+		{Path: MustParsePath("/3/0/0"), Value: StringValue("lwm2md")},
+	}
+	nodes, err := NodesFromRecords(roots, recs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 2 || nodes[MustParsePath("/5/0")] != nil {
+		t.Fatalf("nodes = %v, want /3/0/0 and /1/0 only", nodes)
+	}
+	if in, ok := nodes[MustParsePath("/1/0")].(*Instance); !ok || in.Resource(1) == nil {
+		t.Fatalf("/1/0 = %#v", nodes[MustParsePath("/1/0")])
+	}
+	if _, err := NodesFromRecords(roots, []Record{{Path: MustParsePath("/4/0/0"), Value: IntegerValue(1)}}, nil); err == nil {
+		t.Error("a record outside every root was accepted")
+	}
+}

@@ -328,7 +328,6 @@ func (s *Server) Write(ctx context.Context, ep string, path objects.Path, n obje
 	return c.end(c.roundTrip(ctx, req))
 }
 
-
 // WriteAttributes sets (and, for the attributes in attrs.Unset, clears)
 // the notification attributes of path (LwM2M Core 1.0 §5.4.4, 1.1 §6.3.4).
 func (s *Server) WriteAttributes(ctx context.Context, ep string, path objects.Path, attrs linkformat.Attributes) error {

@@ -285,3 +285,18 @@ func (r *Registration) is10() bool {
 	v, err := objects.ParseVersion(r.Version)
 	return err != nil || (v.Major == 1 && v.Minor == 0)
 }
+
+// compositeFormat is the format of composite operations: the first of
+// SenML CBOR and SenML JSON the device announced, else SenML JSON, which
+// more 1.1 clients read than SenML CBOR (Wakaama's default build, for
+// one).
+func (r *Registration) compositeFormat() objects.Format {
+	for _, want := range []objects.Format{objects.FormatSenMLCBOR, objects.FormatSenMLJSON} {
+		for _, f := range r.Formats {
+			if f.Canonical() == want {
+				return want
+			}
+		}
+	}
+	return objects.FormatSenMLJSON
+}
