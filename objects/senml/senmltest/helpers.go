@@ -3,6 +3,7 @@ package senmltest
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -202,4 +203,77 @@ func BenchDecode(b *testing.B, c Codec) {
 			}
 		}
 	})
+}
+
+// FuzzSeeds adds the fuzz seeds both SenML codecs share: the testdata
+// vectors (file name + ext), every capture in format f and every write
+// request sent in it, each with the path it answers.
+func FuzzSeeds(fz *testing.F, ext string, f objects.Format) {
+	for _, v := range Vectors() {
+		root := v.Root
+		if root == "" {
+			root = "/3/0"
+		}
+		fz.Add(ReadTestdata(fz, v.Name+ext), root)
+	}
+	for _, cp := range shared.CapturesIn(fz, int(f)) {
+		root := cp.Path
+		if cp.Operation == "send" {
+			root = "/3"
+		}
+		fz.Add(cp.Payload(), root)
+	}
+	for _, cp := range shared.Captures(fz) {
+		if cp.RequestContentFormat != nil && *cp.RequestContentFormat == int(f) && cp.RequestPayloadHex != "" {
+			b, err := hex.DecodeString(cp.RequestPayloadHex)
+			if err != nil {
+				fz.Fatal(err)
+			}
+			fz.Add(b, cp.Path)
+		}
+	}
+}
+
+// FuzzNodes checks that Decode never panics, fails only with a
+// DecodeError, and that whatever it decodes encodes and decodes again to
+// an equal node.
+func FuzzNodes(fz *testing.F, c Codec) {
+	reg := shared.Registry(fz)
+	fz.Fuzz(func(t *testing.T, data []byte, root string) {
+		p, err := objects.ParsePath(root)
+		if err != nil {
+			return
+		}
+		n, err := c.Decode(p, data, reg)
+		if err != nil {
+			checkDecodeError(t, err)
+			return
+		}
+		NodeRoundTrip(t, c, p, n, reg)
+	})
+}
+
+// FuzzRecords is FuzzNodes for DecodeRecords, with and without a model.
+func FuzzRecords(fz *testing.F, c Codec) {
+	reg := shared.Registry(fz)
+	fz.Fuzz(func(t *testing.T, data []byte, model string) {
+		var m objects.Models = reg
+		if len(model)%2 == 1 {
+			m = nil
+		}
+		recs, err := c.DecodeRecords(data, m)
+		if err != nil {
+			checkDecodeError(t, err)
+			return
+		}
+		RecordsRoundTrip(t, c, recs, m)
+	})
+}
+
+func checkDecodeError(t *testing.T, err error) {
+	t.Helper()
+	var de *objects.DecodeError
+	if !errors.As(err, &de) {
+		t.Fatalf("%T is not a *objects.DecodeError: %v", err, err)
+	}
 }
