@@ -1,14 +1,8 @@
 package postgres_test
 
 import (
-	"bufio"
-	"bytes"
 	"os"
-	"os/exec"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/lwm2md/lwm2md/registry/postgres"
 	"github.com/lwm2md/lwm2md/registry/registrytest"
@@ -36,47 +30,10 @@ func TestCrash(t *testing.T) {
 	postgresURL(t)
 	schema := newSchema(t)
 	open(t, postgres.Options{Schema: schema}).Close() // migrate before the storm
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
-	cmd.Env = append(os.Environ(), "LWM2MD_CRASH_SCHEMA="+schema)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var acked bytes.Buffer
-	lines := 0
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			mu.Lock()
-			acked.Write(sc.Bytes())
-			acked.WriteByte('\n')
-			lines++
-			mu.Unlock()
-		}
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		mu.Lock()
-		n := lines
-		mu.Unlock()
-		if n >= 3000 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	<-done
-	cmd.Wait()
+	acked := registrytest.CrashKill(t, "TestCrashChild", "LWM2MD_CRASH_SCHEMA="+schema)
 
 	s := open(t, postgres.Options{Cipher: testCipher(t), Schema: schema})
-	n := registrytest.CrashCheck(t, s, &acked)
+	n := registrytest.CrashCheck(t, s, acked)
 	if n < 100 {
 		t.Fatalf("only %d acknowledged writes before the kill", n)
 	}

@@ -2,13 +2,18 @@ package registrytest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lwm2md/lwm2md/objects"
 	"github.com/lwm2md/lwm2md/registry"
@@ -117,4 +122,51 @@ func CrashCheck(t *testing.T, s registry.Store, out io.Reader) int {
 		n++
 	}
 	return n
+}
+
+// CrashKill runs the test function child of this test binary in a new
+// process with env added, collects the writes it acknowledges until 3000
+// have come or 10 s have passed, kills it with SIGKILL, and returns the
+// acknowledged lines for CrashCheck.
+func CrashKill(t *testing.T, child string, env ...string) *bytes.Buffer {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var acked bytes.Buffer
+	lines := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			mu.Lock()
+			acked.Write(sc.Bytes())
+			acked.WriteByte('\n')
+			lines++
+			mu.Unlock()
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := lines
+		mu.Unlock()
+		if n >= 3000 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	_ = cmd.Wait()
+	return &acked
 }
