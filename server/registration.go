@@ -98,12 +98,8 @@ func (r *Registration) PreferredFormat() objects.Format {
 	if r.is10() {
 		return objects.FormatTLV
 	}
-	for _, want := range []objects.Format{objects.FormatSenMLCBOR, objects.FormatSenMLJSON, objects.FormatTLV} {
-		for _, f := range r.Formats {
-			if f.Canonical() == want {
-				return want
-			}
-		}
+	if f, ok := r.firstAnnounced(objects.FormatSenMLCBOR, objects.FormatSenMLJSON, objects.FormatTLV); ok {
+		return f
 	}
 	return objects.FormatTLV
 }
@@ -291,12 +287,20 @@ func (r *Registration) is10() bool {
 // more 1.1 clients read than SenML CBOR (Wakaama's default build, for
 // one).
 func (r *Registration) compositeFormat() objects.Format {
-	for _, want := range []objects.Format{objects.FormatSenMLCBOR, objects.FormatSenMLJSON} {
+	if f, ok := r.firstAnnounced(objects.FormatSenMLCBOR, objects.FormatSenMLJSON); ok {
+		return f
+	}
+	return objects.FormatSenMLJSON
+}
+
+// firstAnnounced returns the first of wants the device announced with ct.
+func (r *Registration) firstAnnounced(wants ...objects.Format) (objects.Format, bool) {
+	for _, want := range wants {
 		for _, f := range r.Formats {
 			if f.Canonical() == want {
-				return want
+				return want, true
 			}
 		}
 	}
-	return objects.FormatSenMLJSON
+	return 0, false
 }
