@@ -3,6 +3,8 @@
 // one binary.
 //
 //	lwm2md [serve] [flags]   run the server (the default)
+//	lwm2md import FILE       import devices, credentials and tags (CSV or JSON)
+//	lwm2md export [FILE]     export them
 //	lwm2md config print      print the effective configuration, secrets masked
 //	lwm2md version           print the version
 package main
@@ -18,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/lwm2md/lwm2md/internal/config"
@@ -40,10 +43,15 @@ func main() {
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "version" || args[0] == "config") {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
+	case "serve":
+	case "import":
+		return runImport(ctx, args, env, os.Stdin, stdout, stderr)
+	case "export":
+		return runExport(ctx, args, env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lwm2md", version())
 		return 0
@@ -58,6 +66,9 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 		}
 		cfg.Print(stdout)
 		return 0
+	default:
+		fmt.Fprintf(stderr, "lwm2md: unknown command %q (want serve, import, export, config print or version)\n", cmd)
+		return 2
 	}
 	cfg, code := load(args, env, stderr)
 	if cfg == nil {

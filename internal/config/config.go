@@ -88,19 +88,30 @@ func Defaults() *Config {
 // returns flag.ErrHelp when -h was asked for, after writing the usage to
 // out.
 func Load(args []string, lookupEnv func(string) (string, bool), out io.Writer) (*Config, error) {
+	c, rest, err := LoadCommand("lwm2md", args, lookupEnv, out, nil)
+	if err == nil && len(rest) > 0 {
+		return nil, fmt.Errorf("config: unexpected argument %q", rest[0])
+	}
+	return c, err
+}
+
+// LoadCommand is Load for a subcommand: extra, if not nil, adds the
+// subcommand's own flags beside the settings, and the arguments left after
+// the flags are returned rather than refused.
+func LoadCommand(name string, args []string, lookupEnv func(string) (string, bool), out io.Writer, extra func(*flag.FlagSet)) (*Config, []string, error) {
 	c := Defaults()
-	fs := flag.NewFlagSet("lwm2md", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
+	if extra != nil {
+		extra(fs)
+	}
 	flagVals := make(map[string]*string, len(settings))
 	for _, s := range settings {
 		flagVals[s.name] = fs.String(s.name, s.def, s.help+" (env "+EnvName(s.name)+")")
 	}
 	configFile := fs.String("config", "", "YAML configuration file (env LWM2MD_CONFIG)")
 	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+		return nil, nil, err
 	}
 	file := *configFile
 	if file == "" {
@@ -108,7 +119,7 @@ func Load(args []string, lookupEnv func(string) (string, bool), out io.Writer) (
 	}
 	if file != "" {
 		if err := c.loadFile(file); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c.ConfigFile = file
 	}
@@ -124,7 +135,7 @@ func Load(args []string, lookupEnv func(string) (string, bool), out io.Writer) (
 			}
 		}
 	})
-	return c, c.Validate()
+	return c, fs.Args(), c.Validate()
 }
 
 func (c *Config) set(s setting, v, source string) {
