@@ -112,29 +112,10 @@ func runExport(ctx context.Context, args []string, env func(string) (string, boo
 	return exportDone(stderr, n, err)
 }
 
-// exportFile writes to a temporary file beside name and renames it, so a
-// failed export never leaves a half-written file under the final name.
+// exportFile writes the export through writeAtomic: a failed export
+// never leaves a half-written file under the final name.
 func exportFile(ctx context.Context, store registry.Store, name string, f registry.BulkFormat, opts registry.ExportOptions) (int, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".lwm2md-export-*")
-	if err != nil {
-		return 0, err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return 0, err
-	}
-	n, err := registry.Export(ctx, store, tmp, f, opts)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return n, err
-	}
-	return n, os.Rename(tmp.Name(), name)
+	return writeAtomic(name, func(w io.Writer) (int, error) { return registry.Export(ctx, store, w, f, opts) })
 }
 
 func exportDone(stderr io.Writer, n int, err error) int {

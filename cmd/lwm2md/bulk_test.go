@@ -103,3 +103,29 @@ func TestBulkUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestBackup copies the embedded store and checks the copy opens with the
+// same devices.
+func TestBackup(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	in := filepath.Join(dir, "d.csv")
+	os.WriteFile(in, []byte("endpoint,tags\nbk-1,site=oslo\n"), 0o600)
+	ctx := context.Background()
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"import", "--data-dir", data, in}, noEnv, &out, &errOut); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out.String(), errOut.String())
+	}
+	restored := filepath.Join(dir, "restored")
+	os.MkdirAll(restored, 0o700)
+	if code := run(ctx, []string{"backup", "--data-dir", data, filepath.Join(restored, "registry.db")}, noEnv, &out, &errOut); code != 0 {
+		t.Fatalf("backup: %d %s", code, errOut.String())
+	}
+	out.Reset()
+	if code := run(ctx, []string{"export", "--data-dir", restored, "--format", "json"}, noEnv, &out, &errOut); code != 0 || !strings.Contains(out.String(), `"oslo"`) {
+		t.Fatalf("export of the restored copy: %d %q %s", code, out.String(), errOut.String())
+	}
+	if code := run(ctx, []string{"backup", "--data-dir", filepath.Join(dir, "none"), filepath.Join(dir, "x.db")}, noEnv, &out, &errOut); code != 1 {
+		t.Fatalf("backup of a missing store: code %d", code)
+	}
+}

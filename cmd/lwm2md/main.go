@@ -5,6 +5,7 @@
 //	lwm2md [serve] [flags]   run the server (the default)
 //	lwm2md import FILE       import devices, credentials and tags (CSV or JSON)
 //	lwm2md export [FILE]     export them
+//	lwm2md backup FILE       copy the embedded store (lwm2md stopped)
 //	lwm2md config print      print the effective configuration, secrets masked
 //	lwm2md version           print the version
 package main
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 		return runImport(ctx, args, env, os.Stdin, stdout, stderr)
 	case "export":
 		return runExport(ctx, args, env, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args, env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lwm2md", version())
 		return 0
@@ -67,7 +70,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 		cfg.Print(stdout)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "lwm2md: unknown command %q (want serve, import, export, config print or version)\n", cmd)
+		fmt.Fprintf(stderr, "lwm2md: unknown command %q (want serve, import, export, backup, config print or version)\n", cmd)
 		return 2
 	}
 	cfg, code := load(args, env, stderr)
