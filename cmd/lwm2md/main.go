@@ -23,8 +23,10 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/lwm2md/lwm2md/internal/config"
+	"github.com/lwm2md/lwm2md/internal/metrics"
 	"github.com/lwm2md/lwm2md/objects"
 	"github.com/lwm2md/lwm2md/objects/builtin"
 	"github.com/lwm2md/lwm2md/objects/ddf"
@@ -130,7 +132,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			_ = store.Close()
 		}
 	}()
+	reg := metrics.NewRegistry()
+	ready := &readiness{}
+	ready.add("store", storeCheck(store))
 	var srv *server.Server
+	var srvMetrics *metrics.ServerMetrics
 	if cfg.CoAPAddr != "" {
 		srv, err = server.New(server.Config{
 			UDPAddr: cfg.CoAPAddr,
@@ -144,17 +150,48 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err := srv.Start(ctx); err != nil {
 			return fmt.Errorf("LwM2M server on %s: %w", cfg.CoAPAddr, err)
 		}
+		if srvMetrics, err = metrics.WatchServer(ctx, srv, reg); err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("metrics: %w", err)
+		}
+		ready.add("lwm2m", func(context.Context) error { return nil }) // listening since Start returned
+	}
+	var web *httpListener
+	if cfg.HTTPAddr != "" {
+		web, _, err = startHTTP(cfg.HTTPAddr, opsMux(reg, ready), log.With("component", "http"))
+		if err != nil {
+			if srv != nil {
+				srvMetrics.Stop()
+				_ = srv.Close()
+			}
+			return fmt.Errorf("http-addr %s: %w", cfg.HTTPAddr, err)
+		}
 	}
 	<-ctx.Done()
 	log.Info("lwm2md shutting down", "reason", context.Cause(ctx))
+	// Stop in the reverse order of start: the HTTP API first (its
+	// requests use the LwM2M server), then the LwM2M server, the store
+	// last.
+	var errs []error
+	if web != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := web.shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("stopping the HTTP server: %w", err))
+		}
+		cancel()
+	}
 	if srv != nil {
+		srvMetrics.Stop()
 		if err := srv.Close(); err != nil {
-			return fmt.Errorf("closing the LwM2M server: %w", err)
+			errs = append(errs, fmt.Errorf("closing the LwM2M server: %w", err))
 		}
 	}
 	storeOpen = false
 	if err := store.Close(); err != nil {
-		return fmt.Errorf("closing the registry store: %w", err)
+		errs = append(errs, fmt.Errorf("closing the registry store: %w", err))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	log.Info("lwm2md stopped")
 	return nil
@@ -205,7 +242,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (regis
 // setting is never ignored silently.
 func warnNotServed(cfg *config.Config, log *slog.Logger) {
 	for _, l := range []struct{ name, addr string }{
-		{"coaps-addr", cfg.CoAPSAddr}, {"bs-coap-addr", cfg.BSCoAPAddr}, {"bs-coaps-addr", cfg.BSCoAPSAddr}, {"http-addr", cfg.HTTPAddr},
+		{"coaps-addr", cfg.CoAPSAddr}, {"bs-coap-addr", cfg.BSCoAPAddr}, {"bs-coaps-addr", cfg.BSCoAPSAddr},
 	} {
 		if l.addr != "" {
 			log.Warn("listener not implemented in this build yet; setting ignored", "setting", l.name, "addr", l.addr)

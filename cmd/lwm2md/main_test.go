@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +32,11 @@ import (
 )
 
 func noEnv(string) (string, bool) { return "", false }
+
+// testListeners turns off the listeners a test does not ask for and
+// moves the HTTP one to a free port, so that no test binds a standard
+// port; a test's own arguments come after and win.
+var testListeners = []string{"--coaps-addr=", "--bs-coap-addr=", "--bs-coaps-addr=", "--nats-addr=", "--http-addr=127.0.0.1:0"}
 
 // syncBuffer is a bytes.Buffer safe for a writer and a poller.
 type syncBuffer struct {
@@ -61,7 +68,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 	var stderr syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"--log-format", "json", "--data-dir", t.TempDir(), "--coap-addr", "127.0.0.1:0", "--models", shared.Dir(t, "lwm2m-registry")}, noEnv, &bytes.Buffer{}, &stderr)
+		done <- run(ctx, []string{"--http-addr=", "--log-format", "json", "--data-dir", t.TempDir(), "--coap-addr", "127.0.0.1:0", "--models", shared.Dir(t, "lwm2m-registry")}, noEnv, &bytes.Buffer{}, &stderr)
 	}()
 	waitFor(t, 10*time.Second, "models loaded", func() bool { return strings.Contains(stderr.String(), "object models loaded") })
 	cancel()
@@ -151,7 +158,7 @@ func startBinary(t *testing.T, env []string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, append(append([]string(nil), testListeners...), args...)...)
 	cmd.Env = append(append(os.Environ(), "LWM2MD_LOG_LEVEL=debug"), env...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -451,4 +458,32 @@ func update(t *testing.T, addr, loc string) codes.Code {
 		t.Fatal(err)
 	}
 	return resp.Code()
+}
+
+// TestBinaryHTTPOps checks the operator endpoints of the real binary:
+// /healthz, /readyz with the store's check, and /metrics with a device.
+func TestBinaryHTTPOps(t *testing.T) {
+	p := startBinary(t, nil, "--data-dir", t.TempDir(), "--coap-addr", "127.0.0.1:0", "--log-format", "json")
+	coap := listenAddr(t, p.expect("lwm2m server listening"))
+	web := "http://" + listenAddr(t, p.expect("http listening"))
+	registerOnce(t, coap)
+	for _, tc := range []struct{ path, want string }{
+		{"/healthz", "ok"},
+		{"/readyz", `"store":"ok"`},
+		{"/metrics", `lwm2md_registrations{version="1.1"} 1`},
+		{"/metrics", "lwm2md_server_associations"},
+	} {
+		var body string
+		waitFor(t, 5*time.Second, tc.path+" "+tc.want, func() bool {
+			resp, err := http.Get(web + tc.path)
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+			return resp.StatusCode == http.StatusOK && strings.Contains(body, tc.want)
+		})
+	}
+	p.stop()
 }

@@ -1,0 +1,191 @@
+// Package metrics exposes lwm2md's state to Prometheus: the LwM2M
+// server's counters and gauges (read from server.Stats at scrape time, so
+// the CoAP path pays nothing for them), registrations by LwM2M version and
+// operation latencies (kept from the server's events), and the Go runtime
+// and process collectors.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lwm2md/lwm2md/server"
+)
+
+// Namespace prefixes every lwm2md metric.
+const Namespace = "lwm2md"
+
+// NewRegistry returns a Prometheus registry holding the Go runtime and
+// process collectors; roles add their own collectors to it.
+func NewRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func Handler(r *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(r, promhttp.HandlerOpts{Registry: r, EnableOpenMetrics: true})
+}
+
+// ServerMetrics follows one LwM2M server. Stop it before closing the
+// server.
+type ServerMetrics struct {
+	sub      *server.Subscription
+	done     chan struct{}
+	regs     *prometheus.GaugeVec
+	regEvent *prometheus.CounterVec
+	ops      *prometheus.HistogramVec
+	mu       sync.Mutex
+	versions map[string]string // endpoint -> LwM2M version, to move the gauge on change
+}
+
+// WatchServer registers the server's metrics in r and follows its events
+// until Stop. The registrations the server already holds (restored from
+// the store) are counted first.
+func WatchServer(ctx context.Context, s *server.Server, r prometheus.Registerer) (*ServerMetrics, error) {
+	m := &ServerMetrics{
+		done:     make(chan struct{}),
+		versions: map[string]string{},
+		regs: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "registrations",
+			Help: "Registrations held, by LwM2M version."}, []string{"version"}),
+		regEvent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "registration_events_total",
+			Help: "Registration interface events: registered, updated, deregistered, expired."}, []string{"kind"}),
+		ops: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "operation_duration_seconds",
+			Help:    "Device management operations sent to devices, by operation and outcome (ok, timeout, the device's CoAP code, or error).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 93}}, []string{"op", "outcome"}),
+	}
+	for _, c := range []prometheus.Collector{m.regs, m.regEvent, m.ops, statsCollector{s}} {
+		if err := r.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	// Subscribe before listing, so a registration between the two is
+	// counted by its event (the map makes counting it twice harmless).
+	m.sub = s.Subscribe(4096)
+	regs, err := s.Registrations(ctx)
+	if err != nil {
+		m.sub.Close()
+		return nil, err
+	}
+	for _, reg := range regs {
+		m.set(reg.Endpoint, reg.Version)
+	}
+	go m.follow()
+	return m, nil
+}
+
+// Stop ends the following of events.
+func (m *ServerMetrics) Stop() {
+	m.sub.Close()
+	<-m.done
+}
+
+func (m *ServerMetrics) follow() {
+	defer close(m.done)
+	for e := range m.sub.C {
+		m.observe(e)
+	}
+}
+
+func (m *ServerMetrics) observe(e server.Event) {
+	switch e.Kind {
+	case server.EventRegistered, server.EventUpdated:
+		m.regEvent.WithLabelValues(e.Kind.String()).Inc()
+		if e.Registration != nil {
+			m.set(e.Endpoint, e.Registration.Version)
+		}
+	case server.EventDeregistered, server.EventExpired:
+		m.regEvent.WithLabelValues(e.Kind.String()).Inc()
+		m.set(e.Endpoint, "")
+	case server.EventRequest:
+		m.ops.WithLabelValues(e.Op, Outcome(e.Err)).Observe(e.Duration.Seconds())
+	}
+}
+
+// set moves endpoint's registration to version ("" = gone).
+func (m *ServerMetrics) set(endpoint, version string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, had := m.versions[endpoint]
+	if had && old == version {
+		return
+	}
+	if had {
+		m.regs.WithLabelValues(old).Dec()
+		delete(m.versions, endpoint)
+	}
+	if version != "" {
+		m.versions[endpoint] = version
+		m.regs.WithLabelValues(version).Inc()
+	}
+}
+
+// Outcome names an operation's result for the outcome label: "ok",
+// "timeout", "sleeping", the device's CoAP code ("4.04"), or "error".
+func Outcome(err error) string {
+	var ce *server.CoAPError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, server.ErrTimeout):
+		return "timeout"
+	case errors.As(err, &ce):
+		return ce.Code.String()
+	}
+	return "error"
+}
+
+// statsCollector reads server.Stats at scrape time.
+type statsCollector struct{ s *server.Server }
+
+var statDescs = map[string]*prometheus.Desc{}
+
+type stat struct {
+	name, help string
+	counter    bool
+	value      func(server.Stats) float64
+}
+
+var stats = []stat{
+	{"associations", "CoAP associations (peers) held.", false, func(s server.Stats) float64 { return float64(s.Associations) }},
+	{"observations", "Observations held.", false, func(s server.Stats) float64 { return float64(s.Observations) }},
+	{"associations_refused_total", "Datagrams dropped because the association cap was reached.", true, func(s server.Stats) float64 { return float64(s.AssociationsRefused) }},
+	{"requests_rate_limited_total", "Registers and requests of unregistered peers dropped by the per-address rate limit.", true, func(s server.Stats) float64 { return float64(s.RequestsDropped) }},
+	{"observe_resets_total", "RSTs sent for notifications of unknown observations.", true, func(s server.Stats) float64 { return float64(s.Resets) }},
+	{"notifications_foreign_total", "Notifications dropped because they came from another address than the registration's.", true, func(s server.Stats) float64 { return float64(s.ForeignNotify) }},
+	{"notifications_total", "Notifications delivered.", true, func(s server.Stats) float64 { return float64(s.Notifications) }},
+	{"sends_total", "Send (POST /dp) requests delivered.", true, func(s server.Stats) float64 { return float64(s.Sends) }},
+	{"events_dropped_total", "Events lost because a subscriber was too slow.", true, func(s server.Stats) float64 { return float64(s.EventsDropped) }},
+	{"transport_errors_total", "Datagrams the CoAP layer could not process.", true, func(s server.Stats) float64 { return float64(s.TransportErrors) }},
+	{"oversized_total", "Datagrams over the maximum message size.", true, func(s server.Stats) float64 { return float64(s.Oversized) }},
+}
+
+func init() {
+	for _, st := range stats {
+		statDescs[st.name] = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "server", st.name), st.help, nil, nil)
+	}
+}
+
+func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, st := range stats {
+		ch <- statDescs[st.name]
+	}
+}
+
+func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s.Stats()
+	for _, st := range stats {
+		t := prometheus.GaugeValue
+		if st.counter {
+			t = prometheus.CounterValue
+		}
+		ch <- prometheus.MustNewConstMetric(statDescs[st.name], t, st.value(s))
+	}
+}
