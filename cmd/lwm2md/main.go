@@ -263,7 +263,14 @@ func loadModels(dir string) (*objects.Registry, error) {
 	return reg, nil
 }
 
+// buildVersion is set by the Makefile's release builds (-X
+// main.buildVersion=...); go install versions come from the build info.
+var buildVersion string
+
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
