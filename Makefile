@@ -4,7 +4,7 @@
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X main.buildVersion=$(VERSION)
-CMDS    := lwm2md lwm2m-sim
+CMDS    := lwm2md lwm2m-sim lwm2mctl
 PLATFORMS := linux/amd64 linux/arm64
 
 .PHONY: all build test release docker clean

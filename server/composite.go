@@ -36,6 +36,12 @@ func (s *Server) ReadComposite(ctx context.Context, ep string, paths []objects.P
 		}
 		recs[i] = objects.Record{Path: p}
 	}
+	if res, held, err := s.holdIfSleeping(ctx, ep, Request{Op: OpReadComposite, Paths: paths}, opts); held {
+		if res == nil {
+			return nil, err
+		}
+		return res.Nodes, err
+	}
 	c, ctx, cancel, rc, err := s.beginComposite(ctx, "read-composite", ep, opts)
 	if err != nil {
 		return nil, err
@@ -69,6 +75,9 @@ func (s *Server) WriteComposite(ctx context.Context, ep string, recs []objects.R
 		if r.Path.Len() < 3 || r.Value.IsNone() {
 			return s.fail("write-composite", ep, r.Path, "Write-Composite needs a value at a resource or resource-instance path")
 		}
+	}
+	if _, held, err := s.holdIfSleeping(ctx, ep, Request{Op: OpWriteComposite, Records: recs}, opts); held {
+		return err
 	}
 	c, ctx, cancel, rc, err := s.beginComposite(ctx, "write-composite", ep, opts)
 	if err != nil {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -8,14 +10,38 @@ import (
 
 	"github.com/lwm2md/lwm2md/objects"
 	"github.com/lwm2md/lwm2md/objects/builtin"
+	"github.com/lwm2md/lwm2md/registry"
 )
 
 // Config holds the server's settings. The zero value of every field but
-// UDPAddr picks the default written beside it.
+// UDPAddr and DTLSAddr picks the default written beside it; at least one of
+// those two must be set.
 type Config struct {
 	// UDPAddr is the CoAP over UDP listen address, "host:port"; port 0
-	// picks a free port (see Server.Addr).
+	// picks a free port (see Server.Addr). UDP carries the NoSec security
+	// mode: "" turns NoSec off.
 	UDPAddr string
+	// DTLSAddr is the CoAP over DTLS 1.2 listen address (see
+	// Server.DTLSAddr); "" turns DTLS off. It needs Credentials.
+	DTLSAddr string
+	// Credentials find the device behind a DTLS handshake (PSK identity or
+	// client certificate) and say which endpoints must use DTLS. Required
+	// with DTLSAddr; with UDP alone it may be nil (no endpoint is refused
+	// NoSec). See NewRegistryCredentials.
+	Credentials Credentials
+	// Certificate is the server's ECDSA certificate chain and key for the
+	// X.509 mode; without it the DTLS listener offers the PSK cipher
+	// suites only.
+	Certificate tls.Certificate
+	// RootCAs are the trust store client certificates must chain to; nil
+	// with a Certificate is an error (client certificates are required).
+	RootCAs *x509.CertPool
+	// DisableConnectionID turns off the DTLS Connection ID (RFC 9146),
+	// which is on by default so that a device keeps its session when its
+	// NAT mapping changes.
+	DisableConnectionID bool
+	// HandshakeTimeout bounds a DTLS handshake. Default: 15 s.
+	HandshakeTimeout time.Duration
 	// Models are the object definitions; the device's registered object
 	// versions select among them. Default: builtin.Registry().
 	Models *objects.Registry
@@ -52,6 +78,18 @@ type Config struct {
 	// MaxMessageSize bounds a CoAP message, datagram or block-wise body,
 	// in both directions. Default: 64 KiB.
 	MaxMessageSize int
+
+	// Queue mode (see queue.go and docs/server.md, "Queue mode").
+	// AwakeWindow is how long a queue-mode device counts as awake after
+	// its last message; then its requests wait in its queue. Default:
+	// 93 s, CoAP's MAX_TRANSMIT_WAIT.
+	AwakeWindow time.Duration
+	// QueueTimeout is the deadline of a queued request that has none, and
+	// how long finished requests are kept. Default: 24 h.
+	QueueTimeout time.Duration
+	// Queue keeps the queued requests. Default: a new MemoryQueue; the
+	// persistent registry's Queue() keeps them over restarts.
+	Queue registry.Queue
 }
 
 // The defaults of Config.
@@ -70,11 +108,16 @@ var DefaultVersions = []string{"1.0", "1.1", "1.2"}
 
 // withDefaults checks c and fills in the defaults.
 func (c Config) withDefaults() (Config, []objects.Version, error) {
-	if c.UDPAddr == "" {
-		return c, nil, fmt.Errorf("server: Config.UDPAddr is empty")
+	if c.UDPAddr == "" && c.DTLSAddr == "" {
+		return c, nil, fmt.Errorf("server: Config.UDPAddr and Config.DTLSAddr are both empty")
 	}
-	if _, _, err := net.SplitHostPort(c.UDPAddr); err != nil {
-		return c, nil, fmt.Errorf("server: Config.UDPAddr %q: %w", c.UDPAddr, err)
+	if c.UDPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.UDPAddr); err != nil {
+			return c, nil, fmt.Errorf("server: Config.UDPAddr %q: %w", c.UDPAddr, err)
+		}
+	}
+	if err := c.checkDTLS(); err != nil {
+		return c, nil, err
 	}
 	if c.Models == nil {
 		c.Models = builtin.Registry()
@@ -119,6 +162,9 @@ func (c Config) withDefaults() (Config, []objects.Version, error) {
 	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if err := c.queueDefaults(); err != nil {
+		return c, nil, err
 	}
 	if c.MaxMessageSize < 1152 {
 		// RFC 7252 §4.6: a message must fit 1152 bytes, so no smaller bound

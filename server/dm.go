@@ -22,8 +22,9 @@ import (
 type Option func(*callOptions)
 
 type callOptions struct {
-	format objects.Format
-	forced bool
+	format  objects.Format
+	forced  bool
+	noQueue bool // queue mode: fail with ErrSleeping instead of waiting (NoQueue)
 }
 
 // WithFormat forces the content format of the call: the Accept of a
@@ -82,6 +83,7 @@ func (s *Server) fail(op, ep string, path objects.Path, format string, args ...a
 
 // end publishes the call's result and returns err.
 func (c *call) end(err error) error {
+	c.answered(err)
 	c.s.events.publish(Event{Kind: EventRequest, Endpoint: c.ep, RegistrationID: c.regID(), Path: c.path,
 		Op: c.op, Duration: time.Since(c.start), Err: err})
 	return err
@@ -228,6 +230,9 @@ func (s *Server) Read(ctx context.Context, ep string, path objects.Path, opts ..
 	if path.IsRoot() {
 		return nil, s.fail("read", ep, path, "cannot read the root path")
 	}
+	if res, held, err := s.holdIfSleeping(ctx, ep, Request{Op: OpRead, Path: path}, opts); held {
+		return res.node(), err
+	}
 	c, ctx, cancel, err := s.begin(ctx, "read", ep, path, opts)
 	if err != nil {
 		return nil, err
@@ -258,6 +263,12 @@ func (s *Server) Read(ctx context.Context, ep string, path objects.Path, opts ..
 func (s *Server) Discover(ctx context.Context, ep string, path objects.Path) ([]linkformat.DiscoverLink, error) {
 	if path.IsRoot() || path.Len() > 3 {
 		return nil, s.fail("discover", ep, path, "Discover needs an object, instance or resource path")
+	}
+	if res, held, err := s.holdIfSleeping(ctx, ep, Request{Op: OpDiscover, Path: path}, nil); held {
+		if res == nil {
+			return nil, err
+		}
+		return res.Links, err
 	}
 	c, ctx, cancel, err := s.begin(ctx, "discover", ep, path, nil)
 	if err != nil {
@@ -312,6 +323,9 @@ func (s *Server) Write(ctx context.Context, ep string, path objects.Path, n obje
 			code = codes.POST
 		}
 	}
+	if _, held, err := s.holdIfSleeping(ctx, ep, Request{Op: OpWrite, Path: path, Node: n, Replace: replace}, opts); held {
+		return err
+	}
 	c, ctx, cancel, err := s.begin(ctx, "write", ep, path, opts)
 	if err != nil {
 		return err
@@ -343,6 +357,9 @@ func (s *Server) WriteAttributes(ctx context.Context, ep string, path objects.Pa
 	if err := attrs.Validate(); err != nil {
 		return s.fail("write-attributes", ep, path, "%v", err)
 	}
+	if _, held, err := s.holdIfSleeping(ctx, ep, Request{Op: OpWriteAttributes, Path: path, Attrs: attrs}, nil); held {
+		return err
+	}
 	c, ctx, cancel, err := s.begin(ctx, "write-attributes", ep, path, nil)
 	if err != nil {
 		return err
@@ -367,6 +384,9 @@ func (s *Server) Execute(ctx context.Context, ep string, path objects.Path, args
 	}
 	if err := checkExecuteArgs(args); err != nil {
 		return s.fail("execute", ep, path, "%v", err)
+	}
+	if _, held, err := s.holdIfSleeping(ctx, ep, Request{Op: OpExecute, Path: path, Args: args}, nil); held {
+		return err
 	}
 	c, ctx, cancel, err := s.begin(ctx, "execute", ep, path, nil)
 	if err != nil {
@@ -421,6 +441,12 @@ func (s *Server) Create(ctx context.Context, ep string, objectPath objects.Path,
 	if inst == nil {
 		return objects.Path{}, s.fail("create", ep, objectPath, "no instance")
 	}
+	if res, held, err := s.holdIfSleeping(ctx, ep, Request{Op: OpCreate, Path: objectPath, Instance: inst}, opts); held {
+		if res == nil {
+			return objects.Path{}, err
+		}
+		return res.Created, err
+	}
 	c, ctx, cancel, err := s.begin(ctx, "create", ep, objectPath, opts)
 	if err != nil {
 		return objects.Path{}, err
@@ -461,6 +487,9 @@ func (s *Server) Create(ctx context.Context, ep string, objectPath objects.Path,
 func (s *Server) Delete(ctx context.Context, ep string, path objects.Path) error {
 	if path.IsRoot() {
 		return s.fail("delete", ep, path, "cannot delete the root path")
+	}
+	if _, held, err := s.holdIfSleeping(ctx, ep, Request{Op: OpDelete, Path: path}, nil); held {
+		return err
 	}
 	c, ctx, cancel, err := s.begin(ctx, "delete", ep, path, nil)
 	if err != nil {

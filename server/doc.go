@@ -1,4 +1,5 @@
-// Package server is the LwM2M server of lwm2md over CoAP/UDP (go-coap v3):
+// Package server is the LwM2M server of lwm2md over CoAP/UDP and CoAP/DTLS
+// 1.2 (go-coap v3, pion/dtls v3; see dtls.go for the security modes):
 // the registration interface (Register, Update, De-register, lifetime
 // expiry), device management over the device's own association (Read,
 // Discover, Write, Write-Attributes, Execute, Create, Delete, Observe and
@@ -17,6 +18,10 @@
 //			...
 //		}
 //	}
+//
+// Devices in queue mode (binding Q) are followed as awake or sleeping;
+// requests for a sleeping one wait in its queue (Config.Queue, kept in the
+// registry) until it wakes: see Enqueue, Queue and CancelQueued.
 //
 // Registrations live in a Store (MemoryStore by default). Payloads are
 // decoded with the object models in force for the device (the versions it

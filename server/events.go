@@ -34,6 +34,23 @@ const (
 	// EventRequest: the result of a device management call (Op, Path,
 	// Err, Duration).
 	EventRequest
+
+	// Queue mode (see docs/server.md, "Queue mode").
+
+	// EventAwake: a queue-mode device sent something (Register, Update,
+	// Notify, Send) after it was sleeping; its queue is being delivered.
+	EventAwake
+	// EventSleeping: a queue-mode device sent nothing for
+	// Config.AwakeWindow (or did not answer a queued request); requests
+	// for it now wait in its queue.
+	EventSleeping
+	// EventQueued: a request was put in a device's queue (RequestID, Op,
+	// Path).
+	EventQueued
+	// EventRequestResult: a queued request ended: answered, failed,
+	// expired or cancelled (RequestID, Op, Path, Node, Err, and Result
+	// with everything the device answered).
+	EventRequestResult
 )
 
 var kindNames = [...]string{
@@ -44,6 +61,11 @@ var kindNames = [...]string{
 	EventNotification: "notification",
 	EventSend:         "send",
 	EventRequest:      "request",
+
+	EventAwake:         "awake",
+	EventSleeping:      "sleeping",
+	EventQueued:        "queued",
+	EventRequestResult: "request-result",
 }
 
 func (k EventKind) String() string {
@@ -74,9 +96,18 @@ type Event struct {
 	Node    objects.Node     // notification: the value at Path
 	Records []objects.Record // notification, send: flat values, with times when the payload has them
 
+	// Nodes, for a notification of an Observe-Composite, hold the value
+	// at each observed path the device reported (Node is nil, Path the
+	// root).
+	Nodes map[objects.Path]objects.Node
+
 	Op       string        // request: "read", "write", ...
 	Duration time.Duration // request: how long the call took
 	Err      error
+
+	// Queue mode.
+	RequestID string         // queued, request-result: the ID Enqueue returned
+	Result    *RequestResult // request-result
 }
 
 // Subscription receives events on C. Events are delivered without ever

@@ -25,8 +25,13 @@ import (
 type Observation struct {
 	Endpoint       string
 	RegistrationID string
-	Path           objects.Path
-	Token          string // hex
+	Path           objects.Path // the root path for an Observe-Composite
+	Token          string       // hex
+	// Composite marks an Observe-Composite (LwM2M Core 1.1 §5.5.1);
+	// Paths are the paths it observes, and its notifications carry a
+	// node per path in Event.Nodes.
+	Composite bool
+	Paths     []objects.Path
 	// Format is the Accept of the Observe request or, when the device was
 	// left to choose (see Read), the format assumed for a notification
 	// without a Content-Format.
@@ -51,6 +56,12 @@ type Observation struct {
 func (s *Server) Observe(ctx context.Context, ep string, path objects.Path, opts ...Option) (*Observation, objects.Node, error) {
 	if path.IsRoot() {
 		return nil, nil, s.fail("observe", ep, path, "cannot observe the root path")
+	}
+	if res, held, err := s.holdIfSleeping(ctx, ep, Request{Op: OpObserve, Path: path}, opts); held {
+		if res == nil {
+			return nil, nil, err
+		}
+		return res.Observation, res.Node, err
 	}
 	c, ctx, cancel, err := s.begin(ctx, "observe", ep, path, opts)
 	if err != nil {
@@ -118,6 +129,9 @@ func (s *Server) CancelObservation(ctx context.Context, o *Observation) error {
 	o.mu.Unlock()
 	if already || !s.hasObservation(o) {
 		return nil
+	}
+	if o.Composite {
+		return s.cancelComposite(ctx, o)
 	}
 	c, ctx, cancel, err := s.begin(ctx, "cancel-observation", o.Endpoint, o.Path, []Option{WithFormat(o.Format)})
 	if err != nil {
@@ -219,7 +233,7 @@ func (s *Server) handleResponse(cc *udpClient.Conn, r *pool.Message) {
 		addr = o.addr
 	}
 	s.obsMu.RUnlock()
-	if o == nil || addr != addrPort(cc.RemoteAddr()) {
+	if o == nil || !s.fromDevice(o, addr, cc) {
 		return
 	}
 	seq, seqErr := r.Observe()
@@ -258,12 +272,18 @@ func (s *Server) handleResponse(cc *udpClient.Conn, r *pool.Message) {
 	s.mu.RLock()
 	reg := o.sess.reg
 	s.mu.RUnlock()
+	if reg.QueueMode {
+		s.wake(reg) // a notification is a sign of life (queue mode)
+	}
 	e.Format = o.Format
 	if mt, err := r.ContentFormat(); err == nil {
 		e.Format = objects.Format(mt)
 	}
 	body, err := r.ReadBody()
-	if err == nil {
+	switch {
+	case err == nil && o.Composite:
+		e.Nodes, e.Records, err = decodeCompositeNotification(o.Paths, e.Format, body, s.Models(reg))
+	case err == nil:
 		e.Node, e.Records, err = decodeNotification(o.Path, e.Format, body, s.Models(reg))
 	}
 	if err != nil {

@@ -105,6 +105,10 @@ func (s *Server) register(w mux.ResponseWriter, r *mux.Message) {
 		s.answer(w, codes.BadRequest, err.Error())
 		return
 	}
+	if err := s.authorize(cc, p.endpoint, false); err != nil {
+		s.forbid(w, "register", p.endpoint, addr, err)
+		return
+	}
 	if !p.hasVersion {
 		p.version = "1.0" // LwM2M 1.0 §5.3.1: the lwm2m parameter defaults to 1.0
 	}
@@ -178,6 +182,7 @@ func (s *Server) register(w mux.ResponseWriter, r *mux.Message) {
 		e.Previous = prev
 	}
 	s.events.publish(e)
+	s.queueRegistered(reg)
 }
 
 // putRegistration stores a new registration, replacing the endpoint's
@@ -192,7 +197,7 @@ func (s *Server) putRegistration(reg *Registration, cc *udpClient.Conn) (*Regist
 	if err := s.store.Put(ctx, reg); err != nil {
 		return nil, err
 	}
-	sess := &session{reg: reg, cc: cc}
+	sess := &session{reg: reg, cc: cc, secure: s.peerOf(cc) != nil}
 	s.mu.Lock()
 	old := s.byEP[reg.Endpoint]
 	if old != nil {
@@ -298,6 +303,7 @@ func (s *Server) expire(sess *session) {
 	l.Unlock()
 	s.log.Info("registration expired", "ep", reg.Endpoint, "id", reg.ID, "lt", int64(reg.Lifetime/time.Second))
 	s.events.publish(Event{Kind: EventExpired, Endpoint: reg.Endpoint, RegistrationID: reg.ID, Registration: reg})
+	s.queueForget(reg.Endpoint)
 }
 
 // update handles an Update (LwM2M Core 1.1 §6.2.2): 2.04 Changed, 4.04
@@ -327,6 +333,11 @@ func (s *Server) update(w mux.ResponseWriter, r *mux.Message, id string) {
 	s.mu.RLock()
 	old := sess.reg
 	s.mu.RUnlock()
+	if err := s.authorize(cc, old.Endpoint, sess.secure); err != nil {
+		l.Unlock()
+		s.forbid(w, "update", old.Endpoint, addr, err)
+		return
+	}
 	if p.hasLT && p.lifetime == 0 && objects.CompareVersions(old.Version, "1.2") < 0 {
 		l.Unlock()
 		s.answer(w, codes.BadRequest, "lifetime 0 (no expiry) needs LwM2M 1.2")
@@ -394,6 +405,7 @@ func (s *Server) update(w mux.ResponseWriter, r *mux.Message, id string) {
 	s.answer(w, codes.Changed, "")
 	s.log.Debug("updated", "ep", reg.Endpoint, "id", id, "peer", addr.String(), "moved", old.Addr != addr)
 	s.events.publish(Event{Kind: EventUpdated, Endpoint: reg.Endpoint, RegistrationID: id, Registration: reg, Previous: old})
+	s.queueRegistered(reg)
 }
 
 // deregister handles a De-register (LwM2M Core 1.1 §6.2.3): 2.02 Deleted,
@@ -407,6 +419,11 @@ func (s *Server) deregister(w mux.ResponseWriter, r *mux.Message, id string) {
 		return
 	}
 	reg := sess.reg
+	if err := s.authorize(connOf(w), reg.Endpoint, sess.secure); err != nil {
+		l.Unlock()
+		s.forbid(w, "deregister", reg.Endpoint, addrPort(connOf(w).RemoteAddr()), err)
+		return
+	}
 	if err := s.store.Delete(ctx, id); err != nil {
 		l.Unlock()
 		s.log.Error("deregister: store", "ep", reg.Endpoint, "err", err)
@@ -421,6 +438,7 @@ func (s *Server) deregister(w mux.ResponseWriter, r *mux.Message, id string) {
 	s.answer(w, codes.Deleted, "")
 	s.log.Info("deregistered", "ep", reg.Endpoint, "id", id)
 	s.events.publish(Event{Kind: EventDeregistered, Endpoint: reg.Endpoint, RegistrationID: id, Registration: reg})
+	s.queueForget(reg.Endpoint)
 }
 
 // lockByID finds the session of a registration ID and takes its

@@ -13,16 +13,17 @@ import (
 
 // serveDP handles /dp: the device's Send (LwM2M Core 1.1, Information
 // Reporting Interface, "Send Operation"), a POST of records in a multi-path format (SenML JSON
-// or CBOR, LwM2M JSON or CBOR). The device is known by its address: the
-// source of its last Register or Update.
+// or CBOR, LwM2M JSON or CBOR). The device is known by its address, the
+// source of its last Register or Update, or over DTLS by the endpoint its
+// session authenticated (see peerSession).
 func (s *Server) serveDP(w mux.ResponseWriter, r *mux.Message) {
 	if r.Code() != codes.POST {
 		s.answer(w, codes.MethodNotAllowed, "only POST (Send) is allowed on /dp")
 		return
 	}
 	addr := addrPort(connOf(w).RemoteAddr())
+	sess := s.peerSession(connOf(w))
 	s.mu.RLock()
-	sess := s.byAddr[addr]
 	var reg *Registration
 	if sess != nil {
 		reg = sess.reg
@@ -57,6 +58,9 @@ func (s *Server) serveDP(w mux.ResponseWriter, r *mux.Message) {
 	}
 	s.answer(w, codes.Changed, "")
 	s.stats.sends.Add(1)
+	if reg.QueueMode {
+		s.wake(reg) // a Send is a sign of life (queue mode)
+	}
 	s.events.publish(Event{Kind: EventSend, Endpoint: reg.Endpoint, RegistrationID: reg.ID, Registration: reg,
 		Format: f, Records: recs, Time: time.Now()})
 }

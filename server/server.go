@@ -24,7 +24,7 @@ import (
 	"github.com/lwm2md/lwm2md/objects"
 )
 
-// Server is an LwM2M server over CoAP/UDP: the registration interface,
+// Server is an LwM2M server over CoAP/UDP and DTLS: the registration interface,
 // device management and information reporting. Its methods are safe for
 // concurrent use.
 type Server struct {
@@ -34,6 +34,7 @@ type Server struct {
 	store    Store
 	events   *hub
 	limiter  *rateLimiter
+	q        *queueState // queue mode: awake devices, request queues
 
 	udp       *udpServer.Server
 	listener  *coapNet.UDPConn
@@ -64,6 +65,8 @@ type Server struct {
 	assocs     atomic.Int64
 	lastCapLog atomic.Int64 // unix nanoseconds of the last association-cap log line
 	stats      counters
+
+	dtls *dtlsTransport // nil without Config.DTLSAddr
 }
 
 // session is the running state of one registration.
@@ -72,6 +75,8 @@ type session struct {
 	cc    *udpClient.Conn         // guarded by Server.mu; the device's association, nil when unknown
 	timer *time.Timer             // guarded by its endpoint's registration lock; nil when the registration never expires
 	obs   map[string]*Observation // guarded by Server.obsMu
+
+	secure bool // registered over DTLS; set at creation, never changed
 }
 
 // counters are the server's statistics.
@@ -84,6 +89,7 @@ type counters struct {
 	sends         atomic.Uint64
 	transport     atomic.Uint64
 	oversized     atomic.Uint64
+	forbidden     atomic.Uint64
 }
 
 // Stats are counters for monitoring.
@@ -100,6 +106,7 @@ type Stats struct {
 	EventsDropped       uint64 // events lost because a subscriber's channel was full
 	TransportErrors     uint64 // datagrams go-coap could not process (malformed CoAP, write errors)
 	Oversized           uint64 // datagrams over MaxMessageSize, dropped (a confirmable request gets 4.13)
+	SecurityRefused     uint64 // Registers, Updates and De-registers refused 4.03 by the security binding (DTLS)
 }
 
 // New checks cfg and returns a server that is not listening yet.
@@ -115,6 +122,7 @@ func New(cfg Config) (*Server, error) {
 		store:    cfg.Store,
 		events:   newHub(),
 		limiter:  newRateLimiter(cfg.RegisterRate, cfg.RegisterBurst),
+		q:        newQueueState(cfg.Queue),
 		stop:     make(chan struct{}),
 		byEP:     make(map[string]*session),
 		byID:     make(map[string]*session),
@@ -124,7 +132,8 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Start restores the registrations of the Store (dropping the expired
-// ones), binds Config.UDPAddr and serves in the background until Close.
+// ones), binds Config.UDPAddr and Config.DTLSAddr (those set) and serves
+// in the background until Close.
 // ctx bounds the start only.
 func (s *Server) Start(ctx context.Context) error {
 	s.lifeMu.Lock()
@@ -135,15 +144,44 @@ func (s *Server) Start(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("server: already started")
 	}
-	l, err := coapNet.NewListenUDP("udp", s.cfg.UDPAddr)
-	if err != nil {
-		s.started.Store(false)
-		return fmt.Errorf("server: listen %s: %w", s.cfg.UDPAddr, err)
+	var l *coapNet.UDPConn
+	if s.cfg.UDPAddr != "" {
+		var err error
+		l, err = coapNet.NewListenUDP("udp", s.cfg.UDPAddr)
+		if err != nil {
+			s.started.Store(false)
+			return fmt.Errorf("server: listen %s: %w", s.cfg.UDPAddr, err)
+		}
+	}
+	if s.cfg.DTLSAddr != "" {
+		d, err := s.listenDTLS()
+		if err != nil {
+			if l != nil {
+				_ = l.Close()
+			}
+			s.started.Store(false)
+			return err
+		}
+		s.dtls = d
 	}
 	if err := s.restore(ctx); err != nil {
-		_ = l.Close()
+		if l != nil {
+			_ = l.Close()
+		}
+		if s.dtls != nil {
+			_ = s.dtls.listener.Close()
+		}
 		s.started.Store(false)
 		return err
+	}
+	if s.dtls != nil {
+		s.dtls.serve(s)
+	}
+	if l == nil {
+		s.serving.Store(true)
+		s.startQueue() // once serving: a resumed queue sends at once
+		go s.janitor()
+		return nil
 	}
 	s.listener = l
 	s.addr = l.LocalAddr()
@@ -157,6 +195,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.waitServing(ctx)
 	s.serving.Store(true)
+	s.startQueue() // once serving: a resumed queue sends at once
 	go s.janitor()
 	s.log.Info("lwm2m server listening", "addr", s.addr.String(), "versions", s.cfg.Versions)
 	return nil
@@ -177,9 +216,10 @@ func (s *Server) waitServing(ctx context.Context) {
 	}
 }
 
-// Addr is the bound UDP address, nil until Start has returned.
+// Addr is the bound UDP address, nil until Start has returned and when
+// UDP is off.
 func (s *Server) Addr() net.Addr {
-	if !s.serving.Load() {
+	if !s.serving.Load() || s.addr == nil {
 		return nil
 	}
 	return s.addr
@@ -204,6 +244,10 @@ func (s *Server) Close() error {
 		s.udp.Stop()
 		<-s.serveDone
 	}
+	if s.dtls != nil {
+		s.dtls.stop()
+	}
+	s.q.close() // after the transports: no device message wakes a queue any more
 	s.lockAllRegs()
 	s.mu.Lock()
 	for _, sess := range s.byID {
@@ -246,6 +290,7 @@ func (s *Server) Stats() Stats {
 		EventsDropped:       s.events.dropped.Load(),
 		TransportErrors:     s.stats.transport.Load(),
 		Oversized:           s.stats.oversized.Load(),
+		SecurityRefused:     s.stats.forbidden.Load(),
 	}
 }
 
@@ -285,6 +330,30 @@ type coapOptions struct{ s *Server }
 
 func (o coapOptions) UDPServerApply(cfg *udpServer.Config) {
 	s := o.s
+	cfg.Handler = s.coapHandler()
+	cfg.Errors = s.transportError
+	// One byte over the limit: go-coap reads each datagram into a buffer of
+	// this size and does not report truncation, so a datagram that fills
+	// it is over the limit, which the monitor checks.
+	cfg.MaxMessageSize = uint32(s.cfg.MaxMessageSize) + 1
+	cfg.PeriodicRunner = periodic.New(s.stop, time.Second) // retransmissions and idle checks
+	cfg.CreateInactivityMonitor = s.newAssociation
+	cfg.OnNewConn = s.onNewConn
+	cfg.RequestMonitor = s.monitor
+}
+
+// newAssociation is go-coap's inactivity monitor of a new association,
+// with the idle time of an unregistered peer.
+func (s *Server) newAssociation() udpClient.InactivityMonitor {
+	a := &association{}
+	a.idle.Store(int64(s.cfg.IdleTimeout))
+	a.Notify()
+	return a
+}
+
+// coapHandler is the CoAP request and response handler of both
+// transports (UDP and DTLS).
+func (s *Server) coapHandler() func(w *responsewriter.ResponseWriter[*udpClient.Conn], r *pool.Message) {
 	router := mux.NewRouter()
 	router.SetErrorHandler(s.transportError)
 	router.HandleFunc("/rd", s.serveRD)
@@ -294,7 +363,7 @@ func (o coapOptions) UDPServerApply(cfg *udpServer.Config) {
 		s.answer(w, codes.NotFound, "no such resource on this LwM2M server")
 	})
 	serveMux := mux.ToHandler[*udpClient.Conn](router)
-	cfg.Handler = func(w *responsewriter.ResponseWriter[*udpClient.Conn], r *pool.Message) {
+	return func(w *responsewriter.ResponseWriter[*udpClient.Conn], r *pool.Message) {
 		s.inflight.Add(1)
 		defer s.inflight.Add(-1)
 		if s.closed.Load() {
@@ -306,20 +375,6 @@ func (o coapOptions) UDPServerApply(cfg *udpServer.Config) {
 		}
 		serveMux(w, r)
 	}
-	cfg.Errors = s.transportError
-	// One byte over the limit: go-coap reads each datagram into a buffer of
-	// this size and does not report truncation, so a datagram that fills
-	// it is over the limit, which the monitor checks.
-	cfg.MaxMessageSize = uint32(s.cfg.MaxMessageSize) + 1
-	cfg.PeriodicRunner = periodic.New(s.stop, time.Second) // retransmissions and idle checks
-	cfg.CreateInactivityMonitor = func() udpClient.InactivityMonitor {
-		a := &association{}
-		a.idle.Store(int64(s.cfg.IdleTimeout))
-		a.Notify()
-		return a
-	}
-	cfg.OnNewConn = s.onNewConn
-	cfg.RequestMonitor = s.monitor
 }
 
 // transportError counts what go-coap reports (malformed datagrams, failed
@@ -337,6 +392,8 @@ func (s *Server) transportError(err error) {
 type association struct {
 	last atomic.Int64 // unix nanoseconds of the last datagram
 	idle atomic.Int64 // nanoseconds; 0 means no timeout
+	// peer is what the DTLS handshake authenticated; nil over UDP.
+	peer atomic.Pointer[dtlsPeer]
 }
 
 func (a *association) Notify() { a.last.Store(time.Now().UnixNano()) }
@@ -398,6 +455,9 @@ func (s *Server) onNewConn(cc *udpClient.Conn) {
 	}
 	s.mu.Lock()
 	sess := s.byAddr[addr]
+	if sess != nil && sess.secure {
+		sess = nil // a DTLS registration is never served over NoSec
+	}
 	if sess != nil && (sess.cc == nil || sess.cc.Context().Err() != nil) {
 		sess.cc = cc
 	}
@@ -442,7 +502,7 @@ func (s *Server) monitor(cc *udpClient.Conn, r *pool.Message) (bool, error) {
 			s.reset(cc, r)
 			return true, nil
 		}
-		if addr != addrPort(cc.RemoteAddr()) {
+		if !s.fromDevice(o, addr, cc) {
 			// The token is known but the address is not the device's: do
 			// not accept it, and do not cancel it either (it may be the
 			// device behind a new NAT mapping, which its next Update will
@@ -458,10 +518,7 @@ func (s *Server) monitor(cc *udpClient.Conn, r *pool.Message) (bool, error) {
 		// peer) for peers the server does not know.
 		addr := addrPort(cc.RemoteAddr())
 		if !isRegister(r.Options()) {
-			s.mu.RLock()
-			known := s.byAddr[addr] != nil
-			s.mu.RUnlock()
-			if known {
+			if s.peerSession(cc) != nil {
 				return false, nil
 			}
 		}
@@ -569,6 +626,9 @@ func (s *Server) conn(sess *session) (*udpClient.Conn, *Registration, error) {
 	}
 	if !s.serving.Load() || s.closed.Load() {
 		return nil, nil, ErrClosed
+	}
+	if err := s.redialable(sess, reg); err != nil {
+		return nil, nil, err
 	}
 	cc, err := s.udp.NewConn(net.UDPAddrFromAddrPort(reg.Addr))
 	if err != nil {
