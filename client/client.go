@@ -33,8 +33,14 @@ type Client struct {
 	models modelSet
 	server *Object // the Server object (1)
 
+	// dtlsHost is the host of a coaps server URI, "" over plain UDP.
+	dtlsHost string
+	// dtlsUsed is set by the first Register over DTLS (see renewDTLS).
+	dtlsUsed atomic.Bool
+
 	sess *session
 	cc   *udpClient.Conn
+	bs   bsState // the association with the Bootstrap-Server, while bootstrapping
 
 	mu        sync.Mutex
 	state     State
@@ -55,10 +61,16 @@ type Client struct {
 	done    chan struct{}
 	first   chan error
 	started atomic.Bool
+	// running is set, under mu, when the registration loop starts; Close
+	// waits for the loop only then. Start checks closed under the same
+	// lock, so a Close during Start (bootstrap, handshake) never waits
+	// for a loop that will not run.
+	running bool
 	closed  atomic.Bool
 	seq     atomic.Uint32 // Observe sequence numbers
 	faults  *faults
 	stats   counters
+	q       queueState // queue mode: the sleep cycle
 }
 
 // State is where the client is in its registration life.
@@ -161,19 +173,26 @@ func New(cfg Config) (*Client, error) {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		first:  make(chan error, 1),
+		q:      queueState{wake: make(chan struct{}, 1)},
 	}
 	objs := slices.Clone(cfg.Objects)
 	has := func(id uint16) bool {
 		return slices.ContainsFunc(objs, func(o *Object) bool { return o != nil && o.id == id })
 	}
+	bootstrapOnly := !has(0) && cfg.ServerURI == "" && cfg.BootstrapURI != ""
 	if !has(0) {
-		if cfg.ServerURI == "" {
-			return nil, fmt.Errorf("client: Config.ServerURI is empty and Objects has no Security object")
+		sec, err := securityFor(cfg)
+		if err != nil {
+			return nil, err
 		}
-		objs = append(objs, NewSecurity(cfg.ServerURI, cfg.ShortServerID))
+		objs = append(objs, sec)
 	}
 	if !has(1) {
-		objs = append(objs, NewServer(cfg.ShortServerID, cfg.Lifetime, cfg.Binding))
+		srv := NewServer(cfg.ShortServerID, cfg.Lifetime, cfg.Binding)
+		if bootstrapOnly {
+			srv.insts = nil // the Bootstrap-Server writes the accounts
+		}
+		objs = append(objs, srv)
 	}
 	if !has(3) {
 		info := cfg.Device
@@ -230,6 +249,9 @@ func (c *Client) account() error {
 			return err
 		}
 		c.raddr = addr
+		if err := c.useDTLS(uri.Str()); err != nil {
+			return err
+		}
 		ssid, _ := sec.Get(objects.NewPath(0, id, 10))
 		if c.serverInstance(uint16(ssid.Int())) < 0 {
 			return fmt.Errorf("client: no Server object instance with Short Server ID %d (Security instance %d)", ssid.Int(), id)
@@ -239,6 +261,12 @@ func (c *Client) account() error {
 			c.laddr, _ = net.ResolveUDPAddr("udp", c.cfg.LocalAddr)
 		}
 		return nil
+	}
+	if _, _, ok := c.bootstrapAccount(); ok {
+		if c.cfg.LocalAddr != "" {
+			c.laddr, _ = net.ResolveUDPAddr("udp", c.cfg.LocalAddr)
+		}
+		return nil // Start bootstraps first
 	}
 	return fmt.Errorf("client: the Security object has no instance for an LwM2M server")
 }
@@ -356,13 +384,48 @@ func (c *Client) Start(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("client: already started")
 	}
-	sess, err := newSession(c.raddr, c.laddr, c.cfg.MaxMessageSize, c.faults, c.transportError)
+	// Close ends a Start still bootstrapping or handshaking.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if c.raddr == nil {
+		if err := c.bootstrap(ctx); err != nil {
+			c.started.Store(false)
+			return c.startErr(err)
+		}
+	}
+	var sess *session
+	var err error
+	if c.cfg.Shared != nil && c.dtlsHost != "" {
+		err = fmt.Errorf("client: %s: Config.Shared carries plain UDP, not DTLS", c.cfg.Endpoint)
+	} else if c.cfg.Shared != nil {
+		sess, err = c.cfg.Shared.session(c.raddr, c.laddr, c.cfg.MaxMessageSize, c.faults, c.transportError)
+	} else if c.dtlsHost != "" {
+		sess, err = newDTLSSession(ctx, c.raddr, c.laddr, c.cfg, c.dtlsHost, c.faults, c.transportError)
+	} else {
+		sess, err = newSession(c.raddr, c.laddr, c.cfg.MaxMessageSize, c.faults, c.transportError)
+	}
 	if err != nil {
 		c.started.Store(false)
-		return err
+		return c.startErr(err)
+	}
+	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		sess.Close()
+		c.started.Store(false)
+		return ErrClosed
 	}
 	c.sess = sess
 	c.cc = dialCoAP(sess, c.cfg, c.handle, c.monitor, c.transportError)
+	c.running = true
+	c.mu.Unlock()
 	for _, id := range c.ids {
 		o := c.objs[id]
 		o.mu.RLock()
@@ -377,6 +440,9 @@ func (c *Client) Start(ctx context.Context) error {
 		}
 	}
 	go c.run()
+	if c.cfg.Queue {
+		go c.sleeper()
+	}
 	select {
 	case err := <-c.first:
 		return err
@@ -419,8 +485,11 @@ func (c *Client) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	if c.started.Load() {
-		close(c.stop)
+	close(c.stop)
+	c.mu.Lock()
+	running := c.running
+	c.mu.Unlock()
+	if running {
 		<-c.done
 	}
 	c.mu.Lock()
@@ -429,6 +498,7 @@ func (c *Client) Close() error {
 	c.state = StateClosed
 	c.mu.Unlock()
 	c.dropObservations()
+	c.closeBootstrap()
 	for _, f := range stops {
 		f()
 	}
@@ -437,6 +507,14 @@ func (c *Client) Close() error {
 		<-c.sess.Done()
 	}
 	return nil
+}
+
+// startErr is ErrClosed when Start failed because Close ended it.
+func (c *Client) startErr(err error) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return err
 }
 
 func (c *Client) transportError(err error) {

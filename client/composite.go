@@ -263,6 +263,7 @@ func (c *Client) SendRecords(ctx context.Context, recs []objects.Record) error {
 		ctx, cancel = context.WithTimeout(ctx, c.exchangeTimeout())
 		defer cancel()
 	}
+	defer c.exchanging()() // queue mode: a Send wakes the client
 	resp, err := c.cc.Post(ctx, "/dp", message.MediaType(c.cfg.SendFormat), bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("client: send: %w", err)

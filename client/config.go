@@ -18,14 +18,37 @@ import (
 type Config struct {
 	// Endpoint is the endpoint client name (ep). Required.
 	Endpoint string
+	// BootstrapURI is the LwM2M Bootstrap-Server, "coap://host:port".
+	// When Objects has no Security object, New creates one with this
+	// Bootstrap-Server account (and the ServerURI account when that is
+	// set too); a client without an LwM2M server account bootstraps in
+	// Start (docs/client.md, "Bootstrap").
+	BootstrapURI string
+	// BootstrapPack makes an LwM2M 1.2 client bootstrap with one
+	// Bootstrap-Pack-Request instead of a Bootstrap-Request.
+	BootstrapPack bool
+	// KeepBootstrap keeps the association with the Bootstrap-Server open
+	// after bootstrap, so that the server can bootstrap the running
+	// client again (server-initiated bootstrap).
+	KeepBootstrap bool
+	// BootstrapTimeout bounds one bootstrap attempt, from the request to
+	// BS-Finish. Default DefaultBootstrapTimeout.
+	BootstrapTimeout time.Duration
 	// ServerURI is the LwM2M server, "coap://host:port" (port 5683 when
 	// absent). It fills the Security object that New creates when
 	// Objects has none; otherwise the client uses the URI of the first
 	// Security instance that is not a Bootstrap-Server.
 	ServerURI string
+	// DTLS are the credentials for a coaps:// server URI (see DTLSConfig).
+	DTLS DTLSConfig
 	// LocalAddr is the local address to send from, "ip:port"; the port is
 	// usually 0 (any). Empty: the system picks.
 	LocalAddr string
+	// Shared, when set, carries the client's datagrams over shared
+	// sockets (see SharedUDP; plain UDP to a loopback server only):
+	// LocalAddr is then the client's own loopback address, its port
+	// ignored.
+	Shared *SharedUDP
 	// Version is the LwM2M version the client implements and registers
 	// with: "1.0", "1.1" or "1.2". Default "1.1".
 	Version string
@@ -35,9 +58,17 @@ type Config struct {
 	Lifetime time.Duration
 	// Binding is the binding mode (b): "U" for UDP. Default "U".
 	Binding string
+	// Queue mode (see queue.go and docs/client.md, "Queue mode").
 	// Queue announces queue mode (Q from LwM2M 1.1, the binding "UQ" in
-	// 1.0). The client announces it only: it does not sleep yet.
+	// 1.0) and makes the client sleep: after AwakeWindow without traffic
+	// it answers nothing until it wakes.
 	Queue bool
+	// AwakeWindow is how long a queue-mode client stays awake after its
+	// last message. Default: 93 s (DefaultAwakeWindow).
+	AwakeWindow time.Duration
+	// SleepPeriod wakes a sleeping client to send an Update; zero: it
+	// wakes only for its lifetime Update, a notification, a Send or Wake.
+	SleepPeriod time.Duration
 	// ShortServerID is the Short Server ID of the server account New
 	// creates. Default 1.
 	ShortServerID uint16
@@ -153,6 +184,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Binding == "UQ" {
 		c.Binding, c.Queue = "U", true
 	}
+	if c.AwakeWindow == 0 {
+		c.AwakeWindow = DefaultAwakeWindow
+	}
+	if c.AwakeWindow < 0 || c.SleepPeriod < 0 {
+		return c, fmt.Errorf("client: Config: negative AwakeWindow or SleepPeriod")
+	}
 	if c.ShortServerID == 0 {
 		c.ShortServerID = 1
 	}
@@ -217,19 +254,20 @@ func serverAddress(uri string) (*net.UDPAddr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: server URI %q: %w", uri, err)
 	}
+	defaultPort := "5683"
 	switch u.Scheme {
 	case "coap":
 	case "coaps":
-		return nil, fmt.Errorf("client: server URI %q: DTLS (coaps) is not implemented yet", uri)
+		defaultPort = "5684" // RFC 7252 §6.2
 	default:
-		return nil, fmt.Errorf("client: server URI %q: scheme must be coap", uri)
+		return nil, fmt.Errorf("client: server URI %q: scheme must be coap or coaps", uri)
 	}
 	host, port := u.Hostname(), u.Port()
 	if host == "" {
 		return nil, fmt.Errorf("client: server URI %q has no host", uri)
 	}
 	if port == "" {
-		port = "5683"
+		port = defaultPort
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return nil, fmt.Errorf("client: server URI %q: bad port", uri)

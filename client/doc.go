@@ -1,5 +1,5 @@
 // Package client is lwm2md's LwM2M client engine: a device that registers
-// with an LwM2M server over CoAP/UDP (LwM2M 1.0, 1.1 and 1.2), keeps its
+// with an LwM2M server over CoAP/UDP or DTLS (LwM2M 1.0, 1.1 and 1.2), keeps its
 // registration alive and answers the server's device management and
 // information reporting requests from objects held in memory and checked
 // against their models.

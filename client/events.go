@@ -39,6 +39,21 @@ const (
 	EventSent
 	// EventReboot: a simulated reboot or factory reset began.
 	EventReboot
+
+	// Queue mode.
+
+	// EventSleeping: a queue-mode client fell asleep after its awake
+	// window; it answers nothing until it wakes.
+	EventSleeping
+	// EventAwake: a queue-mode client woke (sleep period over, an Update,
+	// a notification or a Send to make, or Wake).
+	EventAwake
+
+	// EventBootstrapped: a client-initiated bootstrap ended with an
+	// accepted BS-Finish or Bootstrap-Pack.
+	EventBootstrapped
+	// EventBootstrapFailed: a bootstrap attempt failed (Err).
+	EventBootstrapFailed
 )
 
 var eventNames = [...]string{
@@ -46,6 +61,8 @@ var eventNames = [...]string{
 	EventUpdateFailed: "update-failed", EventDeregistered: "deregistered", EventRebound: "rebound",
 	EventRequest: "request", EventNotified: "notified", EventObservationEnded: "observation-ended",
 	EventSent: "sent", EventReboot: "reboot",
+	EventSleeping: "sleeping", EventAwake: "awake",
+	EventBootstrapped: "bootstrapped", EventBootstrapFailed: "bootstrap-failed",
 }
 
 func (k EventKind) String() string {

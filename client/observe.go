@@ -535,6 +535,7 @@ func (c *Client) sendNotification(o *observation, n *note) {
 	if c.cc == nil || c.sess == nil {
 		return
 	}
+	c.active() // queue mode: a notification due wakes the client
 	msg := c.cc.AcquireMessage(context.Background())
 	msg.SetToken(message.Token(n.token))
 	msg.SetCode(n.code)
@@ -572,8 +573,10 @@ func (c *Client) sendNotification(o *observation, n *note) {
 	o.mu.Lock()
 	o.inflight = true
 	o.mu.Unlock()
+	end := c.exchanging() // queue mode: awake until the ACK
 	go func() {
 		err := c.confirm(msg)
+		end()
 		o.mu.Lock()
 		o.inflight = false
 		if !o.ended {
@@ -649,6 +652,9 @@ func (c *Client) confirm(msg *pool.Message) error {
 // ACKs and RSTs that answer the client's notifications, which go-coap
 // knows nothing of.
 func (c *Client) monitor(_ *udpClient.Conn, r *pool.Message) (bool, error) {
+	if c.heard() {
+		return true, nil // queue mode: asleep, the client hears nothing
+	}
 	typ := r.Type()
 	if (typ != message.Acknowledgement && typ != message.Reset) || r.Code() != codes.Empty {
 		return false, nil

@@ -31,6 +31,7 @@ const (
 	cmdReboot                          // simulated reboot: forget observations, register again
 	cmdFactoryReset                    // reboot with the objects' initial values
 	cmdDisable                         // de-register for the Disable Timeout (Server object)
+	cmdBootstrapped                    // a server-initiated bootstrap ended: register again
 )
 
 // errStopped ends the loop: Close was called.
@@ -89,6 +90,9 @@ func (c *Client) waitCommand() bool {
 			case cmdRebind:
 				_, err := c.sess.rebind()
 				cmd.done <- err
+				return true
+			case cmdBootstrapped:
+				cmd.done <- nil
 				return true
 			default:
 				cmd.done <- ErrNotRegistered
@@ -216,6 +220,9 @@ func (c *Client) sleep(d time.Duration) bool {
 // and records the registration of a 2.01 answer. A new registration drops
 // every observation: the server forgets them too (Core 1.1 §6.2.1).
 func (c *Client) register() error {
+	if err := c.renewDTLS(); err != nil {
+		return err
+	}
 	lt, b := c.lifetime(), c.binding()
 	c.dropObservations()
 	c.mu.Lock()
@@ -331,6 +338,10 @@ func (c *Client) command(cmd command) (loopAction, bool) {
 		cmd.done <- nil
 		c.reboot(cmd.kind == cmdFactoryReset)
 		return actRegister, false
+	case cmdBootstrapped:
+		cmd.done <- nil
+		c.deregister()
+		return actRegister, false
 	case cmdDisable:
 		cmd.done <- nil
 		c.deregister()
@@ -441,6 +452,7 @@ func (c *Client) deregister() {
 	if !registered {
 		return
 	}
+	defer c.exchanging()()
 	ctx, cancel := context.WithTimeout(context.Background(), c.exchangeTimeout())
 	defer cancel()
 	resp, err := c.cc.Delete(ctx, loc)
@@ -460,6 +472,7 @@ func (c *Client) deregister() {
 // post sends a confirmable POST with a link-format payload (none when
 // payload is nil) and waits one exchange for the answer.
 func (c *Client) post(op, path string, query []string, payload []byte) (*pool.Message, error) {
+	defer c.exchanging()() // queue mode: Register and Update wake the client
 	ctx, cancel := context.WithTimeout(context.Background(), c.exchangeTimeout())
 	defer cancel()
 	var body *bytes.Reader

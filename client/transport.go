@@ -46,8 +46,13 @@ type session struct {
 	done   chan struct{} // closed when Run has ended and the close hooks ran
 
 	mu      sync.Mutex
-	conn    *net.UDPConn
+	conn    net.Conn // a connected *net.UDPConn, or a *dtls.Conn (see dtls.go)
 	onClose []func()
+	// rebinder moves a DTLS session to a new local port under its
+	// unchanged DTLS connection; nil over UDP.
+	rebinder func() (net.Addr, error)
+	// dtls renews the DTLS connection (see dtls.go); nil over UDP.
+	dtls *dtlsState
 
 	faults *faults
 }
@@ -106,7 +111,7 @@ func (s *session) LocalAddr() net.Addr { return s.current().LocalAddr() }
 
 func (s *session) NetConn() net.Conn { return s.current() }
 
-func (s *session) current() *net.UDPConn {
+func (s *session) current() net.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conn
@@ -193,6 +198,9 @@ func (s *session) Run(cc *udpClient.Conn) error {
 			if s.current() != conn || isRefused(err) {
 				continue // rebound, or an ICMP port unreachable from a server not up yet
 			}
+			if s.dtls != nil && s.awaitRenew(conn) {
+				continue // the server ended the DTLS session; the next Register opens one
+			}
 			s.cancel()
 			return err
 		}
@@ -208,6 +216,12 @@ func (s *session) Run(cc *udpClient.Conn) error {
 
 // rebind replaces the socket with a new one on another local port.
 func (s *session) rebind() (net.Addr, error) {
+	s.mu.Lock()
+	rebinder := s.rebinder
+	s.mu.Unlock()
+	if rebinder != nil {
+		return rebinder()
+	}
 	var laddr *net.UDPAddr
 	if s.laddr != nil {
 		laddr = &net.UDPAddr{IP: s.laddr.IP, Zone: s.laddr.Zone}
