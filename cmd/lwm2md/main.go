@@ -23,17 +23,14 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/lwm2md/lwm2md/internal/config"
-	"github.com/lwm2md/lwm2md/internal/metrics"
 	"github.com/lwm2md/lwm2md/objects"
 	"github.com/lwm2md/lwm2md/objects/builtin"
 	"github.com/lwm2md/lwm2md/objects/ddf"
 	"github.com/lwm2md/lwm2md/registry"
 	"github.com/lwm2md/lwm2md/registry/bolt"
 	"github.com/lwm2md/lwm2md/registry/postgres"
-	"github.com/lwm2md/lwm2md/server"
 )
 
 func main() {
@@ -109,94 +106,6 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// serve runs until ctx is cancelled (SIGINT or SIGTERM).
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	log.Info("lwm2md starting", "version", version(), "config_file", cfg.ConfigFile,
-		"coap_addr", cfg.CoAPAddr, "coaps_addr", cfg.CoAPSAddr, "http_addr", cfg.HTTPAddr,
-		"data_dir", cfg.DataDir, "postgres_url", config.Mask(cfg.PostgresURL))
-	models, err := loadModels(cfg.Models)
-	if err != nil {
-		return err
-	}
-	log.Info("object models loaded", "objects", len(models.IDs()), "definitions", models.Len(), "models_dir", cfg.Models)
-	warnNotServed(cfg, log)
-	store, err := openStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	// The store closes last, after everything that writes to it, on every
-	// way out.
-	storeOpen := true
-	defer func() {
-		if storeOpen {
-			_ = store.Close()
-		}
-	}()
-	reg := metrics.NewRegistry()
-	ready := &readiness{}
-	ready.add("store", storeCheck(store))
-	var srv *server.Server
-	var srvMetrics *metrics.ServerMetrics
-	if cfg.CoAPAddr != "" {
-		srv, err = server.New(server.Config{
-			UDPAddr: cfg.CoAPAddr,
-			Models:  models,
-			Logger:  log.With("component", "server"),
-			Store:   server.RegistryStore(store.Registrations()),
-		})
-		if err != nil {
-			return err
-		}
-		if err := srv.Start(ctx); err != nil {
-			return fmt.Errorf("LwM2M server on %s: %w", cfg.CoAPAddr, err)
-		}
-		if srvMetrics, err = metrics.WatchServer(ctx, srv, reg); err != nil {
-			_ = srv.Close()
-			return fmt.Errorf("metrics: %w", err)
-		}
-		ready.add("lwm2m", func(context.Context) error { return nil }) // listening since Start returned
-	}
-	var web *httpListener
-	if cfg.HTTPAddr != "" {
-		web, _, err = startHTTP(cfg.HTTPAddr, opsMux(reg, ready), log.With("component", "http"))
-		if err != nil {
-			if srv != nil {
-				srvMetrics.Stop()
-				_ = srv.Close()
-			}
-			return fmt.Errorf("http-addr %s: %w", cfg.HTTPAddr, err)
-		}
-	}
-	<-ctx.Done()
-	log.Info("lwm2md shutting down", "reason", context.Cause(ctx))
-	// Stop in the reverse order of start: the HTTP API first (its
-	// requests use the LwM2M server), then the LwM2M server, the store
-	// last.
-	var errs []error
-	if web != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := web.shutdown(sctx); err != nil {
-			errs = append(errs, fmt.Errorf("stopping the HTTP server: %w", err))
-		}
-		cancel()
-	}
-	if srv != nil {
-		srvMetrics.Stop()
-		if err := srv.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("closing the LwM2M server: %w", err))
-		}
-	}
-	storeOpen = false
-	if err := store.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("closing the registry store: %w", err))
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	log.Info("lwm2md stopped")
-	return nil
-}
-
 // openStore opens the registry: PostgreSQL when postgres-url is set, else
 // the embedded bbolt file in data-dir. A damaged file, a schema from a
 // newer lwm2md, a file locked by another process or the wrong secrets-key
@@ -236,18 +145,6 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (regis
 	log.Info("registry store opened", "store", "bolt", "path", filepath.Join(cfg.DataDir, bolt.FileName),
 		"schema_version", bolt.SchemaVersion, "key_id", cipher.KeyID())
 	return s, nil
-}
-
-// warnNotServed names the listeners this build does not run yet, so a
-// setting is never ignored silently.
-func warnNotServed(cfg *config.Config, log *slog.Logger) {
-	for _, l := range []struct{ name, addr string }{
-		{"coaps-addr", cfg.CoAPSAddr}, {"bs-coap-addr", cfg.BSCoAPAddr}, {"bs-coaps-addr", cfg.BSCoAPSAddr},
-	} {
-		if l.addr != "" {
-			log.Warn("listener not implemented in this build yet; setting ignored", "setting", l.name, "addr", l.addr)
-		}
-	}
 }
 
 // loadModels returns the built-in definitions plus the DDF files in dir;

@@ -68,7 +68,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 	var stderr syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"--http-addr=", "--log-format", "json", "--data-dir", t.TempDir(), "--coap-addr", "127.0.0.1:0", "--models", shared.Dir(t, "lwm2m-registry")}, noEnv, &bytes.Buffer{}, &stderr)
+		done <- run(ctx, append(append([]string(nil), testListeners...), "--http-addr=", "--log-format", "json", "--data-dir", t.TempDir(), "--coap-addr", "127.0.0.1:0", "--models", shared.Dir(t, "lwm2m-registry")), noEnv, &bytes.Buffer{}, &stderr)
 	}()
 	waitFor(t, 10*time.Second, "models loaded", func() bool { return strings.Contains(stderr.String(), "object models loaded") })
 	cancel()
@@ -461,7 +461,8 @@ func update(t *testing.T, addr, loc string) codes.Code {
 }
 
 // TestBinaryHTTPOps checks the operator endpoints of the real binary:
-// /healthz, /readyz with the store's check, and /metrics with a device.
+// /healthz, /readyz with the store's check, /metrics with a device, the
+// REST API and the web object browser.
 func TestBinaryHTTPOps(t *testing.T) {
 	p := startBinary(t, nil, "--data-dir", t.TempDir(), "--coap-addr", "127.0.0.1:0", "--log-format", "json")
 	coap := listenAddr(t, p.expect("lwm2m server listening"))
@@ -472,6 +473,9 @@ func TestBinaryHTTPOps(t *testing.T) {
 		{"/readyz", `"store":"ok"`},
 		{"/metrics", `lwm2md_registrations{version="1.1"} 1`},
 		{"/metrics", "lwm2md_server_associations"},
+		{"/api/v1/clients", `"endpoint":"cmd-test"`},
+		{"/api/v1/status", `"version"`},
+		{"/", "<html"},
 	} {
 		var body string
 		waitFor(t, 5*time.Second, tc.path+" "+tc.want, func() bool {
@@ -486,4 +490,41 @@ func TestBinaryHTTPOps(t *testing.T) {
 		})
 	}
 	p.stop()
+}
+
+// The REST API refuses to serve a non-loopback address without tokens,
+// and serves it with a token file.
+func TestBinaryAPITokens(t *testing.T) {
+	var stderr bytes.Buffer
+	code := run(context.Background(), append(append([]string(nil), testListeners...), "--data-dir", t.TempDir(), "--coap-addr", "127.0.0.1:0", "--http-addr", "0.0.0.0:0"), noEnv, &bytes.Buffer{}, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "http-addr") {
+		t.Fatalf("no tokens on 0.0.0.0: exit %d\n%s", code, stderr.String())
+	}
+	file := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(file, []byte("# role token\nviewer view-token-0123456789\nadmin admin-token-0123456789\n"), 0o600)
+	p := startBinary(t, nil, "--data-dir", t.TempDir(), "--coap-addr", "127.0.0.1:0", "--log-format", "json", "--api-token-file", file)
+	web := "http://" + listenAddr(t, p.expect("http listening"))
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{"", http.StatusUnauthorized}, {"wrong-token-0123456789", http.StatusUnauthorized}, {"view-token-0123456789", http.StatusOK}} {
+		req, _ := http.NewRequest("GET", web+"/api/v1/clients", nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("token %q: %d, want %d", tc.token, resp.StatusCode, tc.want)
+		}
+	}
+	p.stop()
+	for _, l := range p.log {
+		if strings.Contains(l, "0123456789") {
+			t.Errorf("a token reached the log: %s", l)
+		}
+	}
 }

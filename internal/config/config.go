@@ -7,6 +7,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,8 +15,10 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -37,6 +40,18 @@ type Config struct {
 	NATSURL       string // external NATS; empty starts the embedded one
 	NATSAddr      string // the embedded NATS server's client address
 	MQTTURL       string // MQTT broker for the bridge; empty turns it off
+	DTLSCert      string // PEM certificate chain of the LwM2M server's X.509 mode
+	DTLSKey       string // PEM private key of DTLSCert
+	DTLSCA        string // PEM CA certificates device certificates must chain to
+	BSFactoryPSK  string // factory bootstrap PSKs (provisioning by claim)
+	BSTemplates   string // JSON file of bootstrap templates loaded at start
+	APITokenFile  string // file of REST API tokens and their roles
+	AwakeWindow   string // how long a queue-mode device counts as awake
+	BridgePrefix  string // first subject token / topic level of the bridge
+	BridgeSenML   string // off, json or cbor: one SenML message per notification/Send
+	NATSCreds     string // NATS credentials file for nats-url
+	QueueTimeout  string // deadline of a queued request that has none
+	APICORS       string // origins allowed to call the REST API from a browser
 	LogLevel      string // debug, info, warn, error
 	LogFormat     string // text or json
 	ConfigFile    string // where the YAML came from, if anywhere
@@ -63,7 +78,19 @@ var settings = []setting{
 	{name: "secrets-key", def: "", help: "key that seals PSK keys and bootstrap configurations in the store: 16, 24 or 32 bytes in hex or base64 (openssl rand -hex 32); empty: credentials cannot be stored", secret: true, field: func(c *Config) *string { return &c.SecretsKey }, check: checkKey},
 	{name: "nats-url", def: "", help: "external NATS server or cluster URL(s), comma-separated; empty starts the embedded NATS server", secret: true, field: func(c *Config) *string { return &c.NATSURL }, check: checkURLList("nats", "tls", "ws", "wss")},
 	{name: "nats-addr", def: "127.0.0.1:4222", help: "client address of the embedded NATS server (when nats-url is empty); empty turns it off", field: func(c *Config) *string { return &c.NATSAddr }, check: checkAddr},
+	{name: "nats-creds", def: "", help: "NATS credentials file (JWT and NKey seed) for nats-url", field: func(c *Config) *string { return &c.NATSCreds }, check: checkFile},
+	{name: "bridge-prefix", def: "lwm2m", help: "first subject token (NATS) and topic level (MQTT) of everything the bridge publishes and the commands it takes; tokens separated by '.'", field: func(c *Config) *string { return &c.BridgePrefix }, check: checkPrefix},
+	{name: "bridge-senml", def: "off", help: "also publish each notification and Send whole as SenML on {prefix}.{ep}.senml: off, json or cbor", field: func(c *Config) *string { return &c.BridgeSenML }, check: oneOf("off", "json", "cbor")},
 	{name: "mqtt-url", def: "", help: "MQTT broker URL (tcp://, ssl://, ws://) for the MQTT bridge; empty turns it off", secret: true, field: func(c *Config) *string { return &c.MQTTURL }, check: checkURL("tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss")},
+	{name: "dtls-cert", def: "", help: "PEM file with the LwM2M server's ECDSA certificate chain, for DTLS X.509; empty: DTLS offers PSK only", field: func(c *Config) *string { return &c.DTLSCert }, check: checkFile},
+	{name: "dtls-key", def: "", help: "PEM file with the private key of dtls-cert", field: func(c *Config) *string { return &c.DTLSKey }, check: checkFile},
+	{name: "dtls-ca", def: "", help: "PEM file of the CA certificates that device certificates must chain to (needed with dtls-cert)", field: func(c *Config) *string { return &c.DTLSCA }, check: checkFile},
+	{name: "bs-factory-psk", def: "", help: "factory bootstrap PSKs shared by batches of devices: identity:hexkey[:glob,glob...], several separated by ';'", secret: true, field: func(c *Config) *string { return &c.BSFactoryPSK }, check: checkFactoryPSK},
+	{name: "bs-templates", def: "", help: "JSON file of bootstrap templates (docs/bootstrap.md) stored at start, replacing the stored ones", field: func(c *Config) *string { return &c.BSTemplates }, check: checkFile},
+	{name: "api-token-file", def: "", help: "file of REST API tokens, one '<role> <token>' per line (roles viewer, operator, admin; mode 0600); empty: no tokens, and the API serves loopback addresses only", field: func(c *Config) *string { return &c.APITokenFile }, check: checkFile},
+	{name: "api-cors-origins", def: "", help: "origins allowed to call the REST API from a browser, comma-separated ('*' for any); empty: same origin only", field: func(c *Config) *string { return &c.APICORS }},
+	{name: "awake-window", def: "93s", help: "how long a queue-mode device counts as awake after its last message (Go duration)", field: func(c *Config) *string { return &c.AwakeWindow }, check: checkDuration},
+	{name: "queue-timeout", def: "24h", help: "deadline of a request queued for a sleeping device when the caller gives none (Go duration)", field: func(c *Config) *string { return &c.QueueTimeout }, check: checkDuration},
 	{name: "log-level", def: "info", help: "log level: debug, info, warn or error", field: func(c *Config) *string { return &c.LogLevel }, check: oneOf("debug", "info", "warn", "error")},
 	{name: "log-format", def: "text", help: "log format: text or json", field: func(c *Config) *string { return &c.LogFormat }, check: oneOf("text", "json")},
 }
@@ -287,6 +314,95 @@ func checkDir(v string) error {
 		return fmt.Errorf("%s is not a directory", v)
 	}
 	return nil
+}
+
+func checkPrefix(v string) error {
+	if v == "" {
+		return errors.New("empty: the bridge needs a prefix")
+	}
+	for _, tok := range strings.Split(v, ".") {
+		if tok == "" || strings.ContainsAny(tok, " \t*>/+#") {
+			return fmt.Errorf("%q: want tokens of letters, digits, '-' or '_' separated by '.'", v)
+		}
+	}
+	return nil
+}
+
+func checkDuration(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as 93s or 24h", v)
+	}
+	if d <= 0 {
+		return fmt.Errorf("%q must be positive", v)
+	}
+	return nil
+}
+
+// Duration returns a duration setting's value, already checked by Load.
+func Duration(v string) time.Duration {
+	d, _ := time.ParseDuration(v)
+	return d
+}
+
+func checkFile(v string) error {
+	if v == "" {
+		return nil
+	}
+	st, err := os.Stat(v)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a directory, want a file", v)
+	}
+	return nil
+}
+
+func checkFactoryPSK(v string) error {
+	_, err := ParseFactoryPSKs(v)
+	return err
+}
+
+// FactoryPSK is one factory bootstrap credential of bs-factory-psk.
+type FactoryPSK struct {
+	Identity  string
+	Key       []byte
+	Endpoints []string // globs; none: any endpoint
+}
+
+// ParseFactoryPSKs reads bs-factory-psk: entries separated by ';', each
+// identity:hexkey[:glob,glob...]. Its errors name the entry by position,
+// never the key.
+func ParseFactoryPSKs(v string) ([]FactoryPSK, error) {
+	var out []FactoryPSK
+	for i, entry := range strings.Split(v, ";") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		parts := strings.SplitN(entry, ":", 3)
+		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+			return nil, fmt.Errorf("entry %d: want identity:hexkey[:glob,...]", i+1)
+		}
+		key, err := hex.DecodeString(parts[1])
+		if err != nil || len(key) == 0 {
+			return nil, fmt.Errorf("entry %d (identity %q): the key is not hex", i+1, parts[0])
+		}
+		f := FactoryPSK{Identity: parts[0], Key: key}
+		if len(parts) == 3 {
+			for _, g := range strings.Split(parts[2], ",") {
+				if g = strings.TrimSpace(g); g != "" {
+					if _, err := path.Match(g, ""); err != nil {
+						return nil, fmt.Errorf("entry %d (identity %q): endpoint pattern %q: %w", i+1, parts[0], g, err)
+					}
+					f.Endpoints = append(f.Endpoints, g)
+				}
+			}
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // checkKey checks a secrets key the way the store will read it. Its error

@@ -143,3 +143,22 @@ func TestSecretsKey(t *testing.T) {
 		t.Fatalf("default: %q %v", c.SecretsKey, err)
 	}
 }
+
+func TestParseFactoryPSKs(t *testing.T) {
+	got, err := ParseFactoryPSKs("factory-a:000102:urn:imei:*,dev-*; factory-b:ff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Identity != "factory-a" || len(got[0].Key) != 3 || len(got[0].Endpoints) != 2 || got[0].Endpoints[0] != "urn:imei:*" ||
+		got[1].Identity != "factory-b" || got[1].Endpoints != nil {
+		t.Fatalf("%+v", got)
+	}
+	for _, bad := range []string{"nokey", "id:zz", "id:", ":00", "id:00:[", "ok:00;bad"} {
+		_, err := ParseFactoryPSKs(bad)
+		if err == nil {
+			t.Errorf("%q accepted", bad)
+		} else if strings.Contains(err.Error(), "00") && bad == "ok:00;bad" {
+			t.Errorf("error shows key material: %v", err)
+		}
+	}
+}

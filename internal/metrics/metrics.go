@@ -42,26 +42,20 @@ type ServerMetrics struct {
 	regs     *prometheus.GaugeVec
 	regEvent *prometheus.CounterVec
 	ops      *prometheus.HistogramVec
+	queued   prometheus.Counter
+	results  *prometheus.CounterVec
+	sleeping prometheus.Gauge
 	mu       sync.Mutex
-	versions map[string]string // endpoint -> LwM2M version, to move the gauge on change
+	versions map[string]string   // endpoint -> LwM2M version, to move the gauge on change
+	asleep   map[string]struct{} // queue-mode endpoints sleeping now
 }
 
 // WatchServer registers the server's metrics in r and follows its events
 // until Stop. The registrations the server already holds (restored from
 // the store) are counted first.
 func WatchServer(ctx context.Context, s *server.Server, r prometheus.Registerer) (*ServerMetrics, error) {
-	m := &ServerMetrics{
-		done:     make(chan struct{}),
-		versions: map[string]string{},
-		regs: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "registrations",
-			Help: "Registrations held, by LwM2M version."}, []string{"version"}),
-		regEvent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "registration_events_total",
-			Help: "Registration interface events: registered, updated, deregistered, expired."}, []string{"kind"}),
-		ops: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "operation_duration_seconds",
-			Help:    "Device management operations sent to devices, by operation and outcome (ok, timeout, the device's CoAP code, or error).",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 93}}, []string{"op", "outcome"}),
-	}
-	for _, c := range []prometheus.Collector{m.regs, m.regEvent, m.ops, statsCollector{s}} {
+	m := newServerMetrics()
+	for _, c := range []prometheus.Collector{m.regs, m.regEvent, m.ops, m.queued, m.results, m.sleeping, statsCollector{s}} {
 		if err := r.Register(c); err != nil {
 			return nil, err
 		}
@@ -79,6 +73,27 @@ func WatchServer(ctx context.Context, s *server.Server, r prometheus.Registerer)
 	}
 	go m.follow()
 	return m, nil
+}
+
+func newServerMetrics() *ServerMetrics {
+	return &ServerMetrics{
+		done:     make(chan struct{}),
+		versions: map[string]string{},
+		asleep:   map[string]struct{}{},
+		queued: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "requests_queued_total",
+			Help: "Requests put in the queue of a sleeping queue-mode device."}),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "queued_request_results_total",
+			Help: "Queued requests that ended, by outcome (ok, the device's CoAP code, timeout for expired, error)."}, []string{"op", "outcome"}),
+		sleeping: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "devices_sleeping",
+			Help: "Queue-mode devices sleeping now (requests for them wait in their queue)."}),
+		regs: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "registrations",
+			Help: "Registrations held, by LwM2M version."}, []string{"version"}),
+		regEvent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "registration_events_total",
+			Help: "Registration interface events: registered, updated, deregistered, expired."}, []string{"kind"}),
+		ops: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "operation_duration_seconds",
+			Help:    "Device management operations sent to devices, by operation and outcome (ok, timeout, the device's CoAP code, or error).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 93}}, []string{"op", "outcome"}),
+	}
 }
 
 // Stop ends the following of events.
@@ -104,8 +119,31 @@ func (m *ServerMetrics) observe(e server.Event) {
 	case server.EventDeregistered, server.EventExpired:
 		m.regEvent.WithLabelValues(e.Kind.String()).Inc()
 		m.set(e.Endpoint, "")
+		m.setAsleep(e.Endpoint, false)
 	case server.EventRequest:
 		m.ops.WithLabelValues(e.Op, Outcome(e.Err)).Observe(e.Duration.Seconds())
+	case server.EventQueued:
+		m.queued.Inc()
+	case server.EventRequestResult:
+		m.results.WithLabelValues(e.Op, Outcome(e.Err)).Inc()
+	case server.EventSleeping:
+		m.setAsleep(e.Endpoint, true)
+	case server.EventAwake:
+		m.setAsleep(e.Endpoint, false)
+	}
+}
+
+func (m *ServerMetrics) setAsleep(endpoint string, asleep bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, was := m.asleep[endpoint]
+	switch {
+	case asleep && !was:
+		m.asleep[endpoint] = struct{}{}
+		m.sleeping.Inc()
+	case !asleep && was:
+		delete(m.asleep, endpoint)
+		m.sleeping.Dec()
 	}
 }
 
@@ -157,6 +195,7 @@ var stats = []stat{
 	{"associations", "CoAP associations (peers) held.", false, func(s server.Stats) float64 { return float64(s.Associations) }},
 	{"observations", "Observations held.", false, func(s server.Stats) float64 { return float64(s.Observations) }},
 	{"associations_refused_total", "Datagrams dropped because the association cap was reached.", true, func(s server.Stats) float64 { return float64(s.AssociationsRefused) }},
+	{"security_refused_total", "Register, Update and De-register refused 4.03 because the DTLS credentials are bound to another endpoint, or NoSec was used for an endpoint with credentials.", true, func(s server.Stats) float64 { return float64(s.SecurityRefused) }},
 	{"requests_rate_limited_total", "Registers and requests of unregistered peers dropped by the per-address rate limit.", true, func(s server.Stats) float64 { return float64(s.RequestsDropped) }},
 	{"observe_resets_total", "RSTs sent for notifications of unknown observations.", true, func(s server.Stats) float64 { return float64(s.Resets) }},
 	{"notifications_foreign_total", "Notifications dropped because they came from another address than the registration's.", true, func(s server.Stats) float64 { return float64(s.ForeignNotify) }},

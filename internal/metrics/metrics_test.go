@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/lwm2md/lwm2md/client"
 	"github.com/lwm2md/lwm2md/objects"
 	"github.com/lwm2md/lwm2md/server"
@@ -131,5 +134,39 @@ func TestOutcome(t *testing.T) {
 		if got := Outcome(tc.err); got != tc.want {
 			t.Errorf("Outcome(%v) = %q, want %q", tc.err, got, tc.want)
 		}
+	}
+}
+
+func TestQueueMetrics(t *testing.T) {
+	m := newServerMetrics()
+	for _, e := range []server.Event{
+		{Kind: server.EventSleeping, Endpoint: "q1"},
+		{Kind: server.EventSleeping, Endpoint: "q1"}, // twice: counted once
+		{Kind: server.EventSleeping, Endpoint: "q2"},
+		{Kind: server.EventQueued, Endpoint: "q1", Op: "read"},
+		{Kind: server.EventQueued, Endpoint: "q1", Op: "write"},
+		{Kind: server.EventAwake, Endpoint: "q1"},
+		{Kind: server.EventRequestResult, Endpoint: "q1", Op: "read"},
+		{Kind: server.EventRequestResult, Endpoint: "q1", Op: "write", Err: server.ErrTimeout},
+		{Kind: server.EventDeregistered, Endpoint: "q2"},
+	} {
+		m.observe(e)
+	}
+	for name, tc := range map[string]struct {
+		c    prometheus.Collector
+		want float64
+	}{
+		"sleeping":     {m.sleeping, 0},
+		"queued":       {m.queued, 2},
+		"read ok":      {m.results.WithLabelValues("read", "ok"), 1},
+		"write expire": {m.results.WithLabelValues("write", "timeout"), 1},
+	} {
+		if got := testutil.ToFloat64(tc.c); got != tc.want {
+			t.Errorf("%s = %v, want %v", name, got, tc.want)
+		}
+	}
+	m.observe(server.Event{Kind: server.EventSleeping, Endpoint: "q3"})
+	if got := testutil.ToFloat64(m.sleeping); got != 1 {
+		t.Errorf("sleeping = %v, want 1", got)
 	}
 }
