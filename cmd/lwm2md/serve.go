@@ -93,6 +93,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error
 	n.ready.add("store", storeCheck(n.store))
 	for _, start := range []func(context.Context) error{n.startLwM2M, n.startBootstrap, n.startBridge, n.startHTTP} {
 		if err := start(ctx); err != nil {
+			if ctx.Err() != nil { // SIGTERM during the start: a clean stop
+				break
+			}
 			return err
 		}
 	}

@@ -38,6 +38,7 @@ func Handler(r *prometheus.Registry) http.Handler {
 // server.
 type ServerMetrics struct {
 	sub      *server.Subscription
+	cancel   context.CancelFunc
 	done     chan struct{}
 	regs     *prometheus.GaugeVec
 	regEvent *prometheus.CounterVec
@@ -62,16 +63,20 @@ func WatchServer(ctx context.Context, s *server.Server, r prometheus.Registerer)
 	}
 	// Subscribe before listing, so a registration between the two is
 	// counted by its event (the map makes counting it twice harmless).
+	// The listing runs beside the start: on PostgreSQL with many devices
+	// it takes a while, and the gauges can fill in later.
 	m.sub = s.Subscribe(4096)
-	regs, err := s.Registrations(ctx)
-	if err != nil {
-		m.sub.Close()
-		return nil, err
-	}
-	for _, reg := range regs {
-		m.set(reg.Endpoint, reg.Version)
-	}
-	go m.follow()
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	go m.follow(func() {
+		regs, err := s.Registrations(lctx)
+		if err != nil {
+			return // stopped before the listing finished
+		}
+		for _, reg := range regs {
+			m.set(reg.Endpoint, reg.Version)
+		}
+	})
 	return m, nil
 }
 
@@ -98,12 +103,14 @@ func newServerMetrics() *ServerMetrics {
 
 // Stop ends the following of events.
 func (m *ServerMetrics) Stop() {
+	m.cancel()
 	m.sub.Close()
 	<-m.done
 }
 
-func (m *ServerMetrics) follow() {
+func (m *ServerMetrics) follow(count func()) {
 	defer close(m.done)
+	count()
 	for e := range m.sub.C {
 		m.observe(e)
 	}
