@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,16 +24,8 @@ func TestBinaryCrashKeepsAcknowledgedRegistrations(t *testing.T) {
 }
 
 func TestBinaryCrashKeepsAcknowledgedRegistrationsPostgres(t *testing.T) {
-	url := os.Getenv("LWM2MD_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("LWM2MD_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	schema := newSchema(t, url)
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	crashKeepsRegistrations(t, []string{"LWM2MD_POSTGRES_URL=" + url + sep + "search_path=" + schema}, "--data-dir", t.TempDir())
+	_, _, env := postgresEnv(t)
+	crashKeepsRegistrations(t, []string{env}, "--data-dir", t.TempDir())
 }
 
 func crashKeepsRegistrations(t *testing.T, env []string, args ...string) {

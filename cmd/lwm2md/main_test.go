@@ -242,20 +242,12 @@ func TestBinaryRestartKeepsRegistration(t *testing.T) {
 // The same on PostgreSQL, in a schema of its own (made by the test and
 // named in the URL's search_path, since lwm2md has no schema setting).
 func TestBinaryRestartKeepsRegistrationPostgres(t *testing.T) {
-	url := os.Getenv("LWM2MD_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("LWM2MD_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	schema := newSchema(t, url)
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
+	url, schema, env := postgresEnv(t)
 	// Also gives a key: the first run stores its check, the second must
 	// open with it.
 	key := "LWM2MD_SECRETS_KEY=" + strings.Repeat("42", 32)
 	unused := filepath.Join(t.TempDir(), "unused")
-	restartKeepsRegistration(t, []string{"LWM2MD_POSTGRES_URL=" + url + sep + "search_path=" + schema, key},
+	restartKeepsRegistration(t, []string{env, key},
 		`"store":"postgres"`, "--data-dir", unused)
 	if _, err := os.Stat(unused); !os.IsNotExist(err) {
 		t.Errorf("data-dir created with postgres-url set: %v", err)
@@ -299,6 +291,23 @@ func restartKeepsRegistration(t *testing.T, env []string, store string, args ...
 		t.Fatalf("Update after the restart answered %v, want 2.04", code)
 	}
 	p.stop()
+}
+
+// postgresEnv skips without LWM2MD_TEST_POSTGRES; else it makes a schema
+// for the test and returns the URL, the schema and the environment
+// variable that points lwm2md at it.
+func postgresEnv(t *testing.T) (url, schema, env string) {
+	t.Helper()
+	url = os.Getenv("LWM2MD_TEST_POSTGRES")
+	if url == "" {
+		t.Skip("LWM2MD_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
+	}
+	schema = newSchema(t, url)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url, schema, "LWM2MD_POSTGRES_URL=" + url + sep + "search_path=" + schema
 }
 
 // newSchema creates a fresh PostgreSQL schema, dropped when the test
