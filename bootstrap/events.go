@@ -1,10 +1,9 @@
 package bootstrap
 
 import (
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/lwm2md/lwm2md/internal/pubsub"
 	"github.com/lwm2md/lwm2md/objects"
 )
 
@@ -66,70 +65,20 @@ type Event struct {
 // Subscription receives events on C without ever blocking the server:
 // when C is full the event is dropped for this subscriber and counted.
 // Close ends it; Server.Close ends them all.
-type Subscription struct {
-	C       <-chan Event
-	c       chan Event
-	dropped atomic.Uint64
-	hub     *hub
-}
+type Subscription = pubsub.Subscription[Event]
 
-// Dropped is the number of events lost because C was full.
-func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+// hub stamps each event with its time and fans it out.
+type hub struct{ *pubsub.Hub[Event] }
 
-// Close stops the delivery and closes C. It is safe to call twice.
-func (s *Subscription) Close() { s.hub.remove(s) }
+func newHub() *hub { return &hub{pubsub.New[Event]()} }
 
-type hub struct {
-	mu     sync.RWMutex
-	subs   map[*Subscription]struct{}
-	closed bool
-}
-
-func newHub() *hub { return &hub{subs: make(map[*Subscription]struct{})} }
-
-func (h *hub) subscribe(buffer int) *Subscription {
-	c := make(chan Event, max(buffer, 0))
-	s := &Subscription{C: c, c: c, hub: h}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		close(c)
-		return s
-	}
-	h.subs[s] = struct{}{}
-	return s
-}
-
-func (h *hub) remove(s *Subscription) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := h.subs[s]; ok {
-		delete(h.subs, s)
-		close(s.c)
-	}
-}
+func (h *hub) subscribe(buffer int) *Subscription { return h.Subscribe(buffer) }
 
 func (h *hub) publish(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	for s := range h.subs {
-		select {
-		case s.c <- e:
-		default:
-			s.dropped.Add(1)
-		}
-	}
+	h.Publish(e)
 }
 
-func (h *hub) close() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.closed = true
-	for s := range h.subs {
-		delete(h.subs, s)
-		close(s.c)
-	}
-}
+func (h *hub) close() { h.Close() }

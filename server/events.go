@@ -1,10 +1,9 @@
 package server
 
 import (
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/lwm2md/lwm2md/internal/pubsub"
 	"github.com/lwm2md/lwm2md/objects"
 )
 
@@ -114,80 +113,20 @@ type Event struct {
 // blocking the server: when C is full, the event is dropped for this
 // subscriber and Dropped counts it. Close ends the subscription and closes
 // C; Server.Close closes every subscription.
-type Subscription struct {
-	C <-chan Event
+type Subscription = pubsub.Subscription[Event]
 
-	c       chan Event
-	dropped atomic.Uint64
-	hub     *hub
-}
+// hub stamps each event with its time and fans it out.
+type hub struct{ *pubsub.Hub[Event] }
 
-// Dropped is the number of events this subscriber lost because its
-// channel was full.
-func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+func newHub() *hub { return &hub{pubsub.New[Event]()} }
 
-// Close stops the delivery and closes C. It is safe to call twice.
-func (s *Subscription) Close() { s.hub.remove(s) }
+func (h *hub) subscribe(buffer int) *Subscription { return h.Subscribe(buffer) }
 
-// hub fans events out to subscribers.
-type hub struct {
-	mu      sync.RWMutex
-	subs    map[*Subscription]struct{}
-	closed  bool
-	dropped atomic.Uint64 // over all subscribers
-}
-
-func newHub() *hub { return &hub{subs: make(map[*Subscription]struct{})} }
-
-func (h *hub) subscribe(buffer int) *Subscription {
-	if buffer < 0 {
-		buffer = 0
-	}
-	c := make(chan Event, buffer)
-	s := &Subscription{C: c, c: c, hub: h}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		close(c)
-		return s
-	}
-	h.subs[s] = struct{}{}
-	return s
-}
-
-func (h *hub) remove(s *Subscription) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := h.subs[s]; ok {
-		delete(h.subs, s)
-		close(s.c)
-	}
-}
-
-// publish delivers e to every subscriber that has room. Sends happen under
-// the read lock, so no channel is closed while a send is in progress.
 func (h *hub) publish(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	for s := range h.subs {
-		select {
-		case s.c <- e:
-		default:
-			s.dropped.Add(1)
-			h.dropped.Add(1)
-		}
-	}
+	h.Publish(e)
 }
 
-func (h *hub) close() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.closed = true
-	for s := range h.subs {
-		delete(h.subs, s)
-		close(s.c)
-	}
-}
+func (h *hub) close() { h.Close() }

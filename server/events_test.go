@@ -74,8 +74,8 @@ func TestHubConcurrency(t *testing.T) {
 	wg.Wait()
 	h.close()
 	h.publish(Event{Kind: EventSend}) // after close: nobody to deliver to
-	if len(h.subs) != 0 {
-		t.Fatal("subscribers left")
+	if _, ok := <-h.subscribe(1).C; ok {
+		t.Fatal("a subscription after close is open")
 	}
 }
 

@@ -287,7 +287,7 @@ func (s *Server) Stats() Stats {
 		ForeignNotify:       s.stats.foreignNotify.Load(),
 		Notifications:       s.stats.notifications.Load(),
 		Sends:               s.stats.sends.Load(),
-		EventsDropped:       s.events.dropped.Load(),
+		EventsDropped:       s.events.Dropped(),
 		TransportErrors:     s.stats.transport.Load(),
 		Oversized:           s.stats.oversized.Load(),
 		SecurityRefused:     s.stats.forbidden.Load(),
