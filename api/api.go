@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lwm2md/lwm2md/bootstrap"
+	"github.com/lwm2md/lwm2md/bridge"
 	"github.com/lwm2md/lwm2md/objects"
 	"github.com/lwm2md/lwm2md/objects/builtin"
 	"github.com/lwm2md/lwm2md/registry"
@@ -90,6 +91,10 @@ type Config struct {
 	// factory credentials), whose events also go to the event stream.
 	// Nil turns those resources off (they answer 501).
 	Bootstrap *bootstrap.Server
+	// Jobs is the job runner behind /jobs (*bridge.Jobs), whose events
+	// also go to the event stream. Nil turns those resources off (they
+	// answer 501).
+	Jobs Jobs
 }
 
 // API serves the REST API. Make it with New and stop it with Close.
@@ -111,6 +116,9 @@ type API struct {
 
 	bsSub  *bootstrap.Subscription // nil without Config.Bootstrap
 	bsDone chan struct{}
+
+	jobsSub  *bridge.JobSubscription // nil without Config.Jobs
+	jobsDone chan struct{}
 }
 
 // New checks cfg, subscribes to the server's events and builds the router.
@@ -168,6 +176,10 @@ func New(cfg Config) (*API, error) {
 		a.bsSub, a.bsDone = cfg.Bootstrap.Subscribe(1024), make(chan struct{})
 		go a.pumpBootstrap()
 	}
+	if cfg.Jobs != nil {
+		a.jobsSub, a.jobsDone = cfg.Jobs.Subscribe(1024), make(chan struct{})
+		go a.pumpJobs()
+	}
 	return a, nil
 }
 
@@ -182,6 +194,10 @@ func (a *API) Close() error {
 		if a.bsSub != nil {
 			a.bsSub.Close()
 			<-a.bsDone
+		}
+		if a.jobsSub != nil {
+			a.jobsSub.Close()
+			<-a.jobsDone
 		}
 		a.events.close()
 	})

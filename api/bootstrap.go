@@ -168,6 +168,8 @@ type bootstrapStatusJSON struct {
 	Ended     *time.Time `json:"ended,omitempty"`
 	Attempts  int        `json:"attempts"`
 	Retries   int        `json:"retries"`
+	// Registered: the device has a registration at the LwM2M server now.
+	Registered bool `json:"registered"`
 }
 
 func statusJSON(st bootstrap.Status) bootstrapStatusJSON {
@@ -197,6 +199,7 @@ func (a *API) listBootstrapStatus(w http.ResponseWriter, r *http.Request) error 
 	out := make([]bootstrapStatusJSON, len(sts))
 	for i, st := range sts {
 		out[i] = statusJSON(st)
+		out[i].Registered = a.registered(r, st.Endpoint)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -213,12 +216,25 @@ func (a *API) getBootstrapStatus(w http.ResponseWriter, r *http.Request) error {
 	}
 	st, ok := bs.Status(ep)
 	if !ok {
-		p := problem(http.StatusNotFound, fmt.Sprintf("bootstrap: endpoint %q has not bootstrapped since the server started", ep))
+		p := problem(http.StatusNotFound, fmt.Sprintf("bootstrap: endpoint %q has no bootstrap on record", ep))
 		p.Endpoint = ep
 		return p
 	}
-	writeJSON(w, http.StatusOK, statusJSON(st))
+	out := statusJSON(st)
+	out.Registered = a.registered(r, ep)
+	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// registered reports whether ep has a registration at the LwM2M server,
+// so that an operator sees in one place whether a device bootstrapped,
+// registered, or failed.
+func (a *API) registered(r *http.Request, ep string) bool {
+	if a.cfg.Server == nil {
+		return false
+	}
+	_, err := a.cfg.Server.Registration(r.Context(), ep)
+	return err == nil
 }
 
 // startBootstrap runs a server-initiated bootstrap (LwM2M Core 1.1

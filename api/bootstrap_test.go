@@ -106,7 +106,7 @@ func TestBootstrapThroughREST(t *testing.T) {
 	}
 
 	st := e.expect(200, "GET", "/api/v1/bootstrap/status/"+ep, nil, "").json(t)
-	if st["state"] != "finished" || st["initiator"] != "client" || st["attempts"] != float64(1) || st["ended"] == nil {
+	if st["state"] != "finished" || st["initiator"] != "client" || st["attempts"] != float64(1) || st["ended"] == nil || st["registered"] != true {
 		t.Fatalf("status %v", st)
 	}
 	list := e.expect(200, "GET", "/api/v1/bootstrap/status", nil, "")

@@ -23,6 +23,9 @@ var EventKinds = []string{
 	// The bootstrap server's events (Config.Bootstrap), "bootstrap-" and
 	// bootstrap.EventKind.String.
 	"bootstrap-started", "bootstrap-step", "bootstrap-finished", "bootstrap-failed", "bootstrap-retry",
+	// The job runner's events (Config.Jobs), "job-" and bridge.JobEvent's
+	// Event.
+	"job-created", "job-progress", "job-done", "job-cancelled",
 }
 
 // keepAlive is how often an idle stream gets a comment line, so that

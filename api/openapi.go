@@ -15,7 +15,7 @@ var queryParams = map[string]string{
 	"kind":     "Only events of these kinds (comma-separated): " + strings.Join(EventKinds, ", ") + ".",
 	"prefix":   "Endpoint names starting with this prefix.",
 	"tag":      "Devices with this tag: key (any value) or key=value.",
-	"status":   "online or sleeping.",
+	"status":   "Devices: online or sleeping. Jobs: pending, running, done or cancelled.",
 	"version":  "An LwM2M version (1.0, 1.1, 1.2); for /objects/{id}, the object version.",
 	"sort":     "endpoint, registeredAt, updatedAt or version; prefix - for descending.",
 	"limit":    "Page size, 1 to 1000 (default 100).",
@@ -29,6 +29,7 @@ var queryParams = map[string]string{
 	"epmin": "Minimum evaluation period, seconds.", "epmax": "Maximum evaluation period, seconds.",
 	"edge": "Edge (0 or 1, LwM2M 1.2).", "con": "Confirmable notifications (0 or 1, LwM2M 1.2).",
 	"hqmax": "Historical queue maximum (LwM2M 1.2).",
+	"path":  "Only the values at or under this LwM2M path (/3303, /3303/0/5700).",
 }
 
 var pathParam = regexp.MustCompile(`\{([A-Za-z]+)\}`)
@@ -40,7 +41,7 @@ var pathParams = map[string]map[string]any{
 	"instance":         {"description": "Object instance ID.", "schema": idSchema},
 	"resource":         {"description": "Resource ID.", "schema": idSchema},
 	"resourceInstance": {"description": "Resource instance ID.", "schema": idSchema},
-	"id":               {"description": "Object ID, or queued request ID.", "schema": map[string]any{"type": "string"}},
+	"id":               {"description": "Object ID, queued request ID, or job ID.", "schema": map[string]any{"type": "string"}},
 }
 
 var idSchema = map[string]any{"type": "integer", "minimum": 0, "maximum": 65535}

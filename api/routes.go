@@ -47,6 +47,7 @@ func (a *API) routes() []route {
 		{"GET", "/clients", "listClients", RoleViewer, "Registered devices", []string{"prefix", "tag", "status", "version", "sort", "limit", "cursor", "offset"}, nil, 200, a.listClients},
 		{"GET", "/clients/{ep}", "getClient", RoleViewer, "One device's registration", nil, nil, 200, a.getClient},
 		{"GET", "/clients/{ep}/observations", "listObservations", RoleViewer, "The device's observations", nil, nil, 200, a.listObservations},
+		{"GET", "/clients/{ep}/values", "listValues", RoleViewer, "The device's last known values (from notifications, Sends and Reads), with device and server time", []string{"path"}, nil, 200, a.listValues},
 		{"GET", "/clients/{ep}/requests", "listRequests", RoleViewer, "The device's queued requests", nil, nil, 200, a.listRequests},
 		{"GET", "/clients/{ep}/requests/{id}", "getRequest", RoleViewer, "A queued request and its result", nil, nil, 200, a.getRequest},
 		{"DELETE", "/clients/{ep}/requests/{id}", "cancelRequest", RoleOperator, "Withdraw a queued request", nil, nil, 204, a.cancelRequest},
@@ -99,6 +100,10 @@ func (a *API) routes() []route {
 		route{"GET", "/bootstrap/status/{ep}", "getBootstrapStatus", RoleViewer, "The last bootstrap of an endpoint: state, step, code, reason", nil, nil, 200, a.getBootstrapStatus},
 		route{"POST", "/bootstrap/{ep}/start", "startBootstrap", RoleAdmin, "Server-initiated bootstrap of a device connected to the bootstrap server", []string{"timeout"}, nil, 200, a.startBootstrap},
 		route{"DELETE", "/bootstrap/factory/{identity}", "revokeFactory", RoleAdmin, "Revoke a factory bootstrap credential", nil, nil, 204, a.revokeFactory},
+		route{"POST", "/jobs", "submitJob", RoleOperator, "Submit a job: one command for a set of devices (the spec of lwm2m.jobs.submit)", nil, jsonBody, 201, a.submitJob},
+		route{"GET", "/jobs", "listJobs", RoleViewer, "Jobs, by ID", []string{"status", "limit", "cursor"}, nil, 200, a.listJobs},
+		route{"GET", "/jobs/{id}", "getJob", RoleViewer, "A job: status, spec, counts and every device's result", nil, nil, 200, a.getJob},
+		route{"DELETE", "/jobs/{id}", "cancelJob", RoleOperator, "Cancel a job: the devices not yet done end as cancelled", nil, nil, 200, a.cancelJob},
 	)
 	return rs
 }

@@ -71,6 +71,10 @@ type ServerAccount struct {
 	DefaultMaxPeriod *int64 `json:"defaultMaxPeriod,omitempty"`
 	// NotificationStoring is resource 6 (absent: true).
 	NotificationStoring *bool `json:"notificationStoring,omitempty"`
+	// MuteSend is resource 23 (LwM2M 1.1+; not written when absent). A
+	// client without it may not Send (Core 1.1 Appendix E.2: "if true or
+	// the Resource is not present, the Send capability is de-activated").
+	MuteSend *bool `json:"muteSend,omitempty"`
 	// SecurityInstance and ServerInstance choose the instance IDs;
 	// absent, the bootstrap server picks free ones.
 	SecurityInstance *uint16       `json:"securityInstance,omitempty"`
@@ -104,6 +108,14 @@ type Security struct {
 	Certificate       []byte `json:"certificate,omitempty"`
 	PrivateKey        []byte `json:"privateKey,omitempty"`
 	ServerCertificate []byte `json:"serverCertificate,omitempty"`
+	// KeepCertificate ("x509" only, without certificate and privateKey):
+	// the device keeps the certificate it bootstrapped with over DTLS
+	// (provisioning by claim with a factory CA). The bootstrap server
+	// writes that certificate as resource 3, leaves the secret key
+	// (resource 5) empty, as it never holds the device's private key, and
+	// binds the certificate to the endpoint in the registry, so that the
+	// LwM2M server's handshake accepts it.
+	KeepCertificate bool `json:"keepCertificate,omitempty"`
 }
 
 // OSCOREConfig is an OSCORE security context (object 21, RFC 8613).
@@ -330,6 +342,9 @@ func (a *ServerAccount) validate(field string) error {
 	}
 	secure := strings.HasPrefix(a.URI, "coaps")
 	s := &a.Security
+	if s.KeepCertificate && s.Mode != ModeX509 {
+		return bad("security.keepCertificate", "only in x509 mode")
+	}
 	switch s.Mode {
 	case "", ModeNoSec:
 		if secure {
@@ -343,6 +358,12 @@ func (a *ServerAccount) validate(field string) error {
 			return bad("security", "PSK identity over 128 bytes or key over 64 bytes")
 		}
 	case ModeX509, ModeRPK:
+		if s.KeepCertificate {
+			if s.Mode != ModeX509 || len(s.Certificate) > 0 || len(s.PrivateKey) > 0 {
+				return bad("security.keepCertificate", "only in x509 mode, without certificate and privateKey")
+			}
+			break
+		}
 		if len(s.Certificate) == 0 || len(s.PrivateKey) == 0 {
 			return bad("security", "%s needs certificate and privateKey", s.Mode)
 		}

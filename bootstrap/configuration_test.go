@@ -116,7 +116,7 @@ func TestConfigurationErrors(t *testing.T) {
 // FuzzParseConfiguration: any input is either refused with
 // ErrInvalidConfig or builds a plan, never a panic.
 func FuzzParseConfiguration(f *testing.F) {
-	for _, name := range []string{"full.json", "psk.json"} {
+	for _, name := range []string{"full.json", "psk.json", "x509.json"} {
 		data, err := os.ReadFile("testdata/" + name)
 		if err != nil {
 			f.Fatal(err)

@@ -48,6 +48,7 @@ type dtlsState struct {
 
 	mu      sync.RWMutex
 	factory map[string]FactoryCredential // by identity
+	revoked map[string]bool              // revoked factory CAs, by revocationKey
 }
 
 type dtlsListener struct{ net.Listener }
@@ -67,8 +68,11 @@ func (c *Config) checkDTLS() error {
 	if _, _, err := net.SplitHostPort(c.DTLSAddr); err != nil {
 		return fmt.Errorf("bootstrap: Config.DTLSAddr %q: %w", c.DTLSAddr, err)
 	}
-	if len(c.Factory) == 0 && c.DeviceCredentials == nil {
-		return fmt.Errorf("bootstrap: Config.DTLSAddr is set but there is neither a factory credential nor DeviceCredentials")
+	if err := c.checkX509(); err != nil {
+		return err
+	}
+	if len(c.Factory) == 0 && c.DeviceCredentials == nil && !c.x509Enabled() {
+		return fmt.Errorf("bootstrap: Config.DTLSAddr is set but there is neither a factory credential, DeviceCredentials nor a factory CA (Config.RootCAs)")
 	}
 	seen := make(map[string]bool)
 	for i, f := range c.Factory {
@@ -93,20 +97,29 @@ func (c *Config) checkDTLS() error {
 
 // listenDTLS binds Config.DTLSAddr and serves the same routes as UDP.
 func (s *Server) listenDTLS(ctx context.Context, router *mux.Router) error {
-	d := &dtlsState{factory: make(map[string]FactoryCredential)}
+	d := &dtlsState{factory: make(map[string]FactoryCredential), revoked: make(map[string]bool)}
 	for _, f := range s.cfg.Factory {
 		d.factory[f.Identity] = f
+	}
+	for _, r := range s.cfg.RevokedCAs {
+		d.revoked[revocationKey(r)] = true
 	}
 	s.dtls = d
 	laddr, err := net.ResolveUDPAddr("udp", s.cfg.DTLSAddr)
 	if err != nil {
 		return fmt.Errorf("bootstrap: DTLSAddr %s: %w", s.cfg.DTLSAddr, err)
 	}
-	l, err := dtls.ListenWithOptions("udp", laddr,
+	opts := []dtls.ServerOption{
 		dtls.WithPSK(s.pskKey),
 		dtls.WithCipherSuites(pskSuites...),
 		dtls.WithExtendedMasterSecret(dtls.RequestExtendedMasterSecret),
-		dtls.WithLoggerFactory(dtlslog.Factory{Log: s.log}))
+		dtls.WithLoggerFactory(dtlslog.Factory{Log: s.log}),
+	}
+	if s.cfg.x509Enabled() {
+		opts = append(opts, s.x509Options()...)
+		opts = append(opts, dtls.WithCipherSuites(append(append([]dtls.CipherSuiteID{}, pskSuites...), certSuites...)...))
+	}
+	l, err := dtls.ListenWithOptions("udp", laddr, opts...)
 	if err != nil {
 		return fmt.Errorf("bootstrap: listen dtls %s: %w", s.cfg.DTLSAddr, err)
 	}
@@ -127,7 +140,7 @@ func (s *Server) listenDTLS(ctx context.Context, router *mux.Router) error {
 			s.log.Error("bootstrap dtls server stopped", "addr", l.Addr().String(), "err", err)
 		}
 	}()
-	s.log.Info("bootstrap server listening (dtls)", "addr", l.Addr().String(), "factory_credentials", len(s.cfg.Factory))
+	s.log.Info("bootstrap server listening (dtls)", "addr", l.Addr().String(), "factory_credentials", len(s.cfg.Factory), "x509", s.cfg.x509Enabled())
 	return nil
 }
 
@@ -196,6 +209,9 @@ func (s *Server) authorize(ctx context.Context, cc mux.Conn, ep string) error {
 	state, ok := dc.ConnectionState()
 	if !ok {
 		return fmt.Errorf("bootstrap: dtls handshake not finished")
+	}
+	if len(state.PeerCertificates) > 0 {
+		return s.authorizeCert(ctx, state.PeerCertificates, ep)
 	}
 	identity := string(state.IdentityHint)
 	if f, ok := s.factoryCredential(identity); ok {

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"time"
 
@@ -55,7 +56,7 @@ func (s *Server) servePack(w mux.ResponseWriter, r *mux.Message) {
 	s.remember(ep, w.Conn(), 0)
 	start := time.Now()
 	s.begin(ep, source, "client", start)
-	body, err := s.pack(r.Context(), ep, cfg, rc)
+	body, err := s.pack(r.Context(), ep, cfg, rc, peerCertificate(w.Conn()))
 	if err != nil {
 		answer(w, codes.InternalServerError, "cannot build the Bootstrap-Pack")
 		s.finish(r.Context(), ep, "client", StepPack, start, err)
@@ -68,12 +69,13 @@ func (s *Server) servePack(w mux.ResponseWriter, r *mux.Message) {
 
 // pack builds the records of the configuration and provisions the
 // credentials they carry.
-func (s *Server) pack(ctx context.Context, ep string, cfg *Configuration, rc objects.RecordCodec) ([]byte, error) {
+func (s *Server) pack(ctx context.Context, ep string, cfg *Configuration, rc objects.RecordCodec, cert *x509.Certificate) ([]byte, error) {
 	d := &device{
 		version:      "1.2",
 		models:       coreVersions(s.cfg.Models, "1.2", nil),
 		keepSecurity: map[uint16]bool{0: true},
 		keepOSCORE:   map[uint16]bool{0: true},
+		cert:         cert,
 	}
 	pl, err := cfg.build(ep, d)
 	if err != nil {

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"crypto/rand"
+	"crypto/x509"
 	"fmt"
 	"slices"
 
@@ -20,7 +21,7 @@ type write struct {
 // others), and the credentials to store for the LwM2M server.
 type plan struct {
 	writes []write
-	creds  *registry.Credential // nil when no account uses a PSK
+	creds  *registry.Credential // nil when no account uses a PSK or keeps a certificate
 }
 
 // device is what the bootstrap server knows of a device's objects before
@@ -33,6 +34,9 @@ type device struct {
 	// §5.2.7.5), so new accounts must use other IDs.
 	keepSecurity map[uint16]bool
 	keepOSCORE   map[uint16]bool
+	// cert is the certificate the device bootstrapped with over DTLS,
+	// nil otherwise (Security.KeepCertificate needs one).
+	cert *x509.Certificate
 }
 
 // pskKeyLen is the length of a generated PSK: 128 bits, what the
@@ -72,12 +76,27 @@ func (c *Configuration) build(ep string, d *device) (*plan, error) {
 					identity = ep
 				}
 			}
-			if p.creds != nil && p.creds.PSKIdentity != identity {
+			if p.creds != nil && p.creds.PSKIdentity != "" && p.creds.PSKIdentity != identity {
 				return nil, fmt.Errorf("bootstrap: %s: servers[%d]: a device has one PSK credential in the registry, and another account already set identity %q: %w", ep, i, p.creds.PSKIdentity, ErrInvalidConfig)
 			}
-			p.creds = &registry.Credential{Endpoint: ep, PSKIdentity: identity, PSKKey: key}
+			p.credential(ep).PSKIdentity, p.credential(ep).PSKKey = identity, key
+		}
+		if a.Security.KeepCertificate {
+			if d.cert == nil {
+				return nil, fmt.Errorf("bootstrap: %s: servers[%d]: security.keepCertificate needs a device that bootstrapped over DTLS with a certificate: %w", ep, i, ErrInvalidConfig)
+			}
+			if cr := p.credential(ep); len(cr.Certificates) == 0 {
+				cr.Certificates = append(cr.Certificates, certBinding(d.cert))
+			}
 		}
 		sec := securityInstance(secID, a, identity, key)
+		if a.Security.KeepCertificate {
+			for j := range sec.Resources {
+				if sec.Resources[j].ID == 3 {
+					sec.Resources[j] = objects.NewSingle(3, objects.OpaqueValue(d.cert.Raw))
+				}
+			}
+		}
 		if a.OSCORE != nil {
 			oscID := pick(a.OSCORE.Instance, usedOSC)
 			setRes(sec, 17, objects.ObjlnkValue(objects.ObjLink{Object: 21, Instance: oscID}))
@@ -102,6 +121,14 @@ func (c *Configuration) build(ep string, d *device) (*plan, error) {
 		p.writes = append(p.writes, write{path: path, inst: in})
 	}
 	return p, nil
+}
+
+// credential is the plan's credential for ep, created on first use.
+func (p *plan) credential(ep string) *registry.Credential {
+	if p.creds == nil {
+		p.creds = &registry.Credential{Endpoint: ep}
+	}
+	return p.creds
 }
 
 // add appends a write of in, without the resources the device's model of
@@ -185,6 +212,10 @@ func serverInstance(id uint16, a *ServerAccount) *objects.Instance {
 	}
 	if a.DefaultMaxPeriod != nil {
 		setRes(in, 3, objects.IntegerValue(*a.DefaultMaxPeriod))
+	}
+	if a.MuteSend != nil {
+		// Dropped by plan.add for a 1.0 device, whose model lacks it.
+		setRes(in, 23, objects.BooleanValue(*a.MuteSend))
 	}
 	return in
 }

@@ -24,8 +24,8 @@ func (s *Server) provision(ctx context.Context, ep string, cfg *Configuration, p
 	}
 	if s.cfg.Credentials == nil {
 		for _, a := range cfg.Servers {
-			if a.Security.GeneratePSK {
-				err := fmt.Errorf("bootstrap: %s: the configuration generates a PSK but the bootstrap server has no credential store: %w", ep, ErrInvalidConfig)
+			if a.Security.GeneratePSK || a.Security.KeepCertificate {
+				err := fmt.Errorf("bootstrap: %s: the configuration generates a PSK or binds a certificate but the bootstrap server has no credential store: %w", ep, ErrInvalidConfig)
 				publish(err)
 				return err
 			}

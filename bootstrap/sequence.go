@@ -51,6 +51,7 @@ func (q *sequence) run(ctx context.Context) error {
 		}
 	}
 	q.step = StepWrite
+	q.dev.cert = peerCertificate(q.cc)
 	pl, err := q.cfg.build(q.ep, &q.dev)
 	if err != nil {
 		q.event(StepWrite, objects.RootPath, 0, 0, err)
@@ -269,10 +270,9 @@ func (q *sequence) finish(ctx context.Context) error {
 		_ = m.SetPath("/bs")
 	})
 	if err != nil {
-		var se *StepError
-		if errors.As(err, &se) {
-			se.Path = objects.RootPath
-		}
+		// The StepError already names / (exchange's path), and it went
+		// out with the step event: subscribers read it concurrently, so
+		// it must not be changed here.
 		return err
 	}
 	q.cc.ReleaseMessage(resp)

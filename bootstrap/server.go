@@ -2,11 +2,12 @@ package bootstrap
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,6 +86,22 @@ type Config struct {
 	DeviceCredentials registry.CredentialLookup
 	// HandshakeTimeout bounds a DTLS handshake. Default: 15 s.
 	HandshakeTimeout time.Duration
+	// Certificate is the bootstrap server's own ECDSA certificate and
+	// key; with it the DTLS port also offers the certificate suites
+	// (Transport 1.1 §5.2.8.4) and accepts device certificates that chain
+	// to RootCAs (the factory CAs). See x509.go.
+	Certificate tls.Certificate
+	// RootCAs are the factory CAs device certificates must chain to.
+	RootCAs *x509.CertPool
+	// RevokedCAs withdraw factory CAs, by subject (as
+	// pkix.Name.String() writes it: "CN=Factory CA,O=Acme") or by the
+	// SHA-256 fingerprint of the CA certificate (hex); see
+	// Server.RevokeCA.
+	RevokedCAs []string
+	// StatusStore keeps each endpoint's last bootstrap outcome in its
+	// tags, so that Status survives a restart (see status.go). May be
+	// nil: the status is then kept in memory only.
+	StatusStore registry.Tags
 	// Configs finds each device's configuration. Default: templates and
 	// per-endpoint configurations in memory.
 	Configs *Configs
@@ -300,30 +317,6 @@ func (s *Server) Close() error {
 // of that buffer size.
 func (s *Server) Subscribe(buffer int) *Subscription { return s.events.subscribe(buffer) }
 
-// Status returns the state of the endpoint's last bootstrap, false when
-// it has not bootstrapped since the server started.
-func (s *Server) Status(ep string) (Status, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, ok := s.status[ep]
-	if !ok {
-		return Status{}, false
-	}
-	return *st, true
-}
-
-// Statuses returns every endpoint's Status, sorted by endpoint.
-func (s *Server) Statuses() []Status {
-	s.mu.Lock()
-	out := make([]Status, 0, len(s.status))
-	for _, st := range s.status {
-		out = append(out, *st)
-	}
-	s.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Endpoint < out[j].Endpoint })
-	return out
-}
-
 func (s *Server) transportError(err error) {
 	if !coapNet.IsCancelOrCloseError(err) {
 		s.log.Debug("coap", "err", err)
@@ -428,6 +421,9 @@ func (s *Server) refuse(w mux.ResponseWriter, ep, step string, err error) {
 		st := s.statusLocked(ep)
 		*st = Status{Endpoint: ep, State: StateFailed, Initiator: "client", Step: step, Error: err.Error(), Started: now, Ended: now, Attempts: st.Attempts + 1}
 		s.mu.Unlock()
+		if s.ours(ep, err) {
+			s.persistCurrent(ep)
+		}
 	}
 	s.events.publish(Event{Kind: EventFailed, Endpoint: ep, Initiator: "client", Step: step, Err: err})
 }
@@ -526,6 +522,7 @@ func (s *Server) start(ep string, cc mux.Conn, cfg *Configuration, source, initi
 	go func() {
 		defer s.wg.Done()
 		defer cancel()
+		s.persistCurrent(ep)
 		var err error
 		var step string
 		for retry := 0; ; retry++ {
@@ -588,6 +585,9 @@ func (s *Server) finish(ctx context.Context, ep, initiator, step string, started
 		}
 	}
 	s.mu.Unlock()
+	if current {
+		s.persistCurrent(ep)
+	}
 	if err != nil {
 		if ctx.Err() != nil && !s.closed.Load() && !current {
 			err = fmt.Errorf("bootstrap: %s: replaced by a new sequence: %w", ep, err)

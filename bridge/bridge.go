@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/lwm2md/lwm2md/bootstrap"
 	"github.com/lwm2md/lwm2md/objects"
 	"github.com/lwm2md/lwm2md/server"
 )
@@ -26,7 +27,10 @@ type Config struct {
 	// empties it into the outboxes without waiting for any broker, so it
 	// only absorbs scheduling hiccups. Default 4096.
 	EventBuffer int
-	Logger      *slog.Logger
+	// Bootstrap, when set, adds the bootstrap server's events on
+	// {prefix}.{ep}.bootstrap.{started|step|finished|failed|retry}.
+	Bootstrap BootstrapSource
+	Logger    *slog.Logger
 }
 
 // Bridge feeds the server's events, as Messages, into the outboxes of
@@ -40,6 +44,9 @@ type Bridge struct {
 	mu   sync.RWMutex
 	outs []*Outbox
 	done chan struct{}
+
+	bsSub  *bootstrap.Subscription // nil without Config.Bootstrap
+	bsDone chan struct{}
 }
 
 // New subscribes to the source's events and starts delivering them to the
@@ -65,6 +72,10 @@ func New(cfg Config, outs ...*Outbox) (*Bridge, error) {
 	}
 	b.sub = cfg.Source.Subscribe(cfg.EventBuffer)
 	go b.run()
+	if cfg.Bootstrap != nil {
+		b.bsSub, b.bsDone = cfg.Bootstrap.Subscribe(1024), make(chan struct{})
+		go b.runBootstrap()
+	}
 	return b, nil
 }
 
@@ -98,6 +109,10 @@ func (b *Bridge) NewID() string { return b.ids.next() }
 func (b *Bridge) Close() {
 	b.sub.Close()
 	<-b.done
+	if b.bsSub != nil {
+		b.bsSub.Close()
+		<-b.bsDone
+	}
 }
 
 func (b *Bridge) run() {

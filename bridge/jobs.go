@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lwm2md/lwm2md/bridge/subject"
+	"github.com/lwm2md/lwm2md/internal/pubsub"
 	"github.com/lwm2md/lwm2md/registry"
 )
 
@@ -35,16 +37,19 @@ type Targets struct {
 	Prefix    string   `json:"prefix,omitempty"`
 }
 
-// JobEvent is the payload of {prefix}.jobs.{job}.created, .progress and
-// .done.
+// JobEvent is the payload of {prefix}.jobs.{job}.created, .progress,
+// .done and .cancelled.
 type JobEvent struct {
 	Job       string    `json:"job"`
-	Event     string    `json:"event"` // created, progress, done
+	Event     string    `json:"event"` // created, progress, done, cancelled
 	Time      time.Time `json:"time"`
 	Op        string    `json:"op,omitempty"`
 	Total     int       `json:"total"`
 	Succeeded int       `json:"succeeded"`
 	Failed    int       `json:"failed"`
+	// Cancelled counts the devices whose part the job's cancellation
+	// ended (cancelled only).
+	Cancelled int `json:"cancelled,omitempty"`
 	// Endpoint and Reply are the device a progress event reports on and
 	// what it answered.
 	Endpoint string `json:"endpoint,omitempty"`
@@ -62,8 +67,12 @@ type JobsConfig struct {
 	// Publish hands out the progress messages (to the outboxes).
 	Publish func(Message)
 	// Now is the clock of the registry's leases. Default time.Now.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// StatusPoll is how often a running job's status is read back from
+	// the registry, so that a cancellation made on another node stops
+	// this node's work on it too. Default 2 s.
+	StatusPoll time.Duration
+	Logger     *slog.Logger
 }
 
 // Jobs runs jobs: it stores a job and its targets in the registry, works
@@ -78,7 +87,18 @@ type Jobs struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mu     sync.Mutex
-	active map[string]bool
+	active map[string]*runningJob
+	events *pubsub.Hub[JobEvent]
+	// cancelMu makes cancellations on this node one at a time.
+	cancelMu sync.Mutex
+}
+
+// runningJob is this node's work on one job.
+type runningJob struct {
+	ctx       context.Context // ends when the job is cancelled or Jobs closes
+	cancel    context.CancelFunc
+	cancelled atomic.Bool   // by Cancel or seen in the registry
+	done      chan struct{} // closed when this node's workers ended
 }
 
 // NewJobs returns the job runner; Close stops it (the jobs stay in the
@@ -97,37 +117,45 @@ func NewJobs(cfg JobsConfig) (*Jobs, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.StatusPoll <= 0 {
+		cfg.StatusPoll = 2 * time.Second
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Jobs{cfg: cfg, log: log, ids: ids, ctx: ctx, cancel: cancel, active: map[string]bool{}}, nil
+	return &Jobs{cfg: cfg, log: log, ids: ids, ctx: ctx, cancel: cancel, active: map[string]*runningJob{}, events: pubsub.New[JobEvent]()}, nil
 }
 
-// Close stops the work in progress and waits for it.
+// Close stops the work in progress, waits for it and ends the
+// subscriptions.
 func (j *Jobs) Close() {
 	j.cancel()
 	j.wg.Wait()
+	j.events.Close()
 }
 
 // check validates a spec and fills in its defaults.
 func (spec *JobSpec) check() (time.Duration, error) {
 	if !knownOp(spec.Op) {
-		return 0, fmt.Errorf("bridge: job: op %q is not one of %s", spec.Op, strings.Join(Ops, ", "))
+		return 0, specError("op", fmt.Sprintf("%q is not one of %s", spec.Op, strings.Join(Ops, ", ")))
 	}
-	if spec.Concurrency <= 0 {
+	if spec.Concurrency < 0 || spec.Concurrency > 1024 {
+		return 0, specError("concurrency", fmt.Sprintf("%d is not from 1 to 1024", spec.Concurrency))
+	}
+	if spec.Concurrency == 0 {
 		spec.Concurrency = 8
-	}
-	if spec.Concurrency > 1024 {
-		return 0, fmt.Errorf("bridge: job: concurrency %d is over 1024", spec.Concurrency)
 	}
 	d := 24 * time.Hour
 	if spec.Deadline != "" {
 		var err error
 		if d, err = time.ParseDuration(spec.Deadline); err != nil || d <= 0 {
-			return 0, fmt.Errorf("bridge: job: deadline %q is not a positive duration", spec.Deadline)
+			return 0, specError("deadline", fmt.Sprintf("%q is not a positive duration (e.g. 10m)", spec.Deadline))
 		}
+	}
+	if err := spec.Command.check(spec.Op); err != nil {
+		return 0, err
 	}
 	spec.Command.Request, spec.Command.Timeout = "", ""
 	return d, nil
@@ -145,7 +173,7 @@ func (j *Jobs) Submit(ctx context.Context, spec JobSpec) (*registry.Job, int, er
 		return nil, 0, err
 	}
 	if len(eps) == 0 {
-		return nil, 0, errors.New("bridge: job: the targets select no device")
+		return nil, 0, specError("targets", "they select no device (give endpoints, a tag or a prefix)")
 	}
 	raw, err := json.Marshal(spec)
 	if err != nil {
@@ -189,15 +217,18 @@ func (j *Jobs) targets(ctx context.Context, t Targets) ([]string, error) {
 	set := map[string]bool{}
 	for _, ep := range t.Endpoints {
 		if err := registry.CheckEndpoint(ep); err != nil {
-			return nil, fmt.Errorf("bridge: job: targets.endpoints: %w", err)
+			return nil, specError("targets.endpoints", strings.TrimPrefix(err.Error(), "registry: "))
 		}
 		set[ep] = true
 	}
 	if t.Tag != "" {
 		if j.cfg.Tags == nil {
-			return nil, errors.New("bridge: job: targets.tag: no tag store")
+			return nil, specError("targets.tag", "this server keeps no device tags")
 		}
 		k, v, hasValue := strings.Cut(t.Tag, "=")
+		if err := registry.CheckTag(k, v); err != nil || k == "" {
+			return nil, specError("targets.tag", fmt.Sprintf("%q is not key or key=value", t.Tag))
+		}
 		eps, err := j.cfg.Tags.Find(ctx, registry.TagQuery{Key: k, Value: v, AnyValue: !hasValue})
 		if err != nil {
 			return nil, fmt.Errorf("bridge: job: targets.tag: %w", err)
@@ -235,11 +266,13 @@ func (j *Jobs) start(id string, spec JobSpec, total int) {
 		return
 	}
 	j.mu.Lock()
-	if j.active[id] {
+	if j.active[id] != nil {
 		j.mu.Unlock()
 		return
 	}
-	j.active[id] = true
+	rj := &runningJob{done: make(chan struct{})}
+	rj.ctx, rj.cancel = context.WithCancel(j.ctx)
+	j.active[id] = rj
 	j.mu.Unlock()
 	p := &jobProgress{id: id, op: spec.Op, total: total}
 	var workers sync.WaitGroup
@@ -247,18 +280,46 @@ func (j *Jobs) start(id string, spec JobSpec, total int) {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			j.work(p, spec, deadline)
+			j.work(rj, p, spec, deadline)
 		}()
 	}
-	j.wg.Add(1)
+	j.wg.Add(2)
+	go func() {
+		defer j.wg.Done()
+		j.watch(rj, id)
+	}()
 	go func() {
 		defer j.wg.Done()
 		workers.Wait()
 		j.mu.Lock()
 		delete(j.active, id)
 		j.mu.Unlock()
-		j.finish(p)
+		if !rj.cancelled.Load() {
+			j.finish(p)
+		}
+		rj.cancel()
+		close(rj.done)
 	}()
+}
+
+// watch reads the job's status back from the registry until this node's
+// work on it ends, and stops that work when another node cancelled it.
+func (j *Jobs) watch(rj *runningJob, id string) {
+	t := time.NewTicker(j.cfg.StatusPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-rj.ctx.Done():
+			return
+		case <-t.C:
+		}
+		job, err := j.cfg.Jobs.Get(rj.ctx, id)
+		if err == nil && job.Status == registry.JobCancelled {
+			rj.cancelled.Store(true)
+			rj.cancel()
+			return
+		}
+	}
 }
 
 type jobProgress struct {
@@ -266,14 +327,19 @@ type jobProgress struct {
 	mu                sync.Mutex
 	total             int
 	succeeded, failed int
+	cancelled         int
 }
 
 // work claims one target at a time until none is left.
-func (j *Jobs) work(p *jobProgress, spec JobSpec, deadline time.Duration) {
-	for j.ctx.Err() == nil {
+func (j *Jobs) work(rj *runningJob, p *jobProgress, spec JobSpec, deadline time.Duration) {
+	for rj.ctx.Err() == nil {
 		now := j.cfg.Now()
 		// The lease outlasts the device's deadline, so that no other node
-		// takes the target while this one still waits for it.
+		// takes the target while this one still waits for it. The claim
+		// runs under the node's context, not the job's: a cancellation
+		// must not interrupt a claim that the store may already have
+		// committed, or the target would stay running; runTarget ends it
+		// as cancelled instead.
 		rs, err := j.cfg.Jobs.Claim(j.ctx, p.id, j.cfg.Owner, 1, now, now.Add(deadline+time.Minute))
 		if err != nil {
 			if j.ctx.Err() == nil {
@@ -284,12 +350,15 @@ func (j *Jobs) work(p *jobProgress, spec JobSpec, deadline time.Duration) {
 		if len(rs) == 0 {
 			return
 		}
-		j.runTarget(p, spec, deadline, rs[0])
+		j.runTarget(rj, p, spec, deadline, rs[0])
 	}
 }
 
-func (j *Jobs) runTarget(p *jobProgress, spec JobSpec, deadline time.Duration, r *registry.JobResult) {
-	ctx, cancel := context.WithTimeout(j.ctx, deadline)
+func (j *Jobs) runTarget(rj *runningJob, p *jobProgress, spec JobSpec, deadline time.Duration, r *registry.JobResult) {
+	// The job's context: a cancellation ends the call, and for a sleeping
+	// device the server withdraws the request from its queue
+	// (Server.holdIfSleeping does what CancelQueued does).
+	ctx, cancel := context.WithTimeout(rj.ctx, deadline)
 	rep := j.cfg.Commands.Run(ctx, r.Endpoint, spec.Op, spec.Command)
 	cancel()
 	if j.ctx.Err() != nil {
@@ -297,7 +366,13 @@ func (j *Jobs) runTarget(p *jobProgress, spec JobSpec, deadline time.Duration, r
 		return
 	}
 	r.Status, r.Error = registry.TargetSucceeded, ""
-	if rep.Status != "ok" {
+	switch {
+	case rep.Status == "ok":
+	case rj.cancelled.Load():
+		// The device did not answer before the job was cancelled.
+		r.Status, r.Error = registry.TargetCancelled, "job cancelled"
+		rep.Error = &ReplyError{Code: "cancelled", Message: "bridge: the job was cancelled before the device answered"}
+	default:
 		r.Status = registry.TargetFailed
 		if rep.Error != nil {
 			r.Error = rep.Error.Code + ": " + rep.Error.Message
@@ -309,13 +384,16 @@ func (j *Jobs) runTarget(p *jobProgress, spec JobSpec, deadline time.Duration, r
 		return
 	}
 	p.mu.Lock()
-	if r.Status == registry.TargetSucceeded {
+	switch r.Status {
+	case registry.TargetSucceeded:
 		p.succeeded++
-	} else {
+	case registry.TargetCancelled:
+		p.cancelled++
+	default:
 		p.failed++
 	}
 	ev := JobEvent{Job: p.id, Event: "progress", Time: time.Now().UTC(), Op: p.op, Total: p.total,
-		Succeeded: p.succeeded, Failed: p.failed, Endpoint: r.Endpoint, Reply: &rep}
+		Succeeded: p.succeeded, Failed: p.failed, Cancelled: p.cancelled, Endpoint: r.Endpoint, Reply: &rep}
 	p.mu.Unlock()
 	j.publish(ev)
 }
@@ -326,28 +404,48 @@ func (j *Jobs) finish(p *jobProgress) {
 	if j.ctx.Err() != nil {
 		return
 	}
-	rs, err := j.cfg.Jobs.Results(j.ctx, p.id, "", 0)
+	ev, open, err := j.summary(j.ctx, p.id)
 	if err != nil {
 		j.log.Warn("bridge: job results not read", "job", p.id, "err", err)
 		return
 	}
-	ev := JobEvent{Job: p.id, Event: "done", Op: p.op, Total: len(rs)}
+	if open > 0 {
+		return // still in the hands of another node
+	}
+	// A cancellation from another node that this one has not seen yet
+	// wins over the end of the work.
+	if job, err := j.cfg.Jobs.Get(j.ctx, p.id); err != nil || job.Status == registry.JobCancelled {
+		return
+	}
+	if err := j.cfg.Jobs.SetStatus(j.ctx, p.id, registry.JobDone); err != nil {
+		j.log.Warn("bridge: job status not stored", "job", p.id, "err", err)
+		return
+	}
+	ev.Event, ev.Op, ev.Time = "done", p.op, time.Now().UTC()
+	j.publish(ev)
+}
+
+// summary counts the job's targets by outcome; open is the number still
+// pending or running.
+func (j *Jobs) summary(ctx context.Context, id string) (ev JobEvent, open int, err error) {
+	rs, err := j.cfg.Jobs.Results(ctx, id, "", 0)
+	if err != nil {
+		return ev, 0, err
+	}
+	ev = JobEvent{Job: id, Total: len(rs)}
 	for _, r := range rs {
 		switch r.Status {
 		case registry.TargetSucceeded:
 			ev.Succeeded++
 		case registry.TargetFailed:
 			ev.Failed++
+		case registry.TargetCancelled:
+			ev.Cancelled++
 		default:
-			return // still in the hands of another node
+			open++
 		}
 	}
-	if err := j.cfg.Jobs.SetStatus(j.ctx, p.id, registry.JobDone); err != nil {
-		j.log.Warn("bridge: job status not stored", "job", p.id, "err", err)
-		return
-	}
-	ev.Time = time.Now().UTC()
-	j.publish(ev)
+	return ev, open, nil
 }
 
 func (j *Jobs) publish(ev JobEvent) {
@@ -361,4 +459,5 @@ func (j *Jobs) publish(ev JobEvent) {
 		id += "-" + ev.Endpoint
 	}
 	j.cfg.Publish(Message{Tokens: []string{"jobs", subject.Escape(ev.Job), ev.Event}, ID: id, ContentType: "application/json", Data: data})
+	j.events.Publish(ev)
 }

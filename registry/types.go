@@ -310,9 +310,12 @@ const (
 	TargetRunning
 	TargetSucceeded
 	TargetFailed
+	// TargetCancelled: the job was cancelled before the device's part
+	// ended.
+	TargetCancelled
 )
 
-var targetStatusNames = [...]string{"pending", "running", "succeeded", "failed"}
+var targetStatusNames = [...]string{"pending", "running", "succeeded", "failed", "cancelled"}
 
 func (s TargetStatus) String() string {
 	if int(s) < len(targetStatusNames) {

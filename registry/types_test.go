@@ -22,7 +22,7 @@ func TestStatusNames(t *testing.T) {
 			t.Fatalf("%v: %v", s, err)
 		}
 	}
-	for s := registry.TargetPending; s <= registry.TargetFailed; s++ {
+	for s := registry.TargetPending; s <= registry.TargetCancelled; s++ {
 		if back, err := registry.ParseTargetStatus(s.String()); err != nil || back != s {
 			t.Fatalf("%v: %v", s, err)
 		}

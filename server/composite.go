@@ -61,7 +61,7 @@ func (s *Server) ReadComposite(ctx context.Context, ep string, paths []objects.P
 		return nil, c.end(err)
 	}
 	nodes, err := c.decodeComposite(resp, paths)
-	return nodes, c.end(err)
+	return nodes, c.endRead(nil, nodes, err)
 }
 
 // WriteComposite writes values at several resource or resource-instance

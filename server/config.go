@@ -78,6 +78,12 @@ type Config struct {
 	// MaxMessageSize bounds a CoAP message, datagram or block-wise body,
 	// in both directions. Default: 64 KiB.
 	MaxMessageSize int
+	// SocketBuffer is the receive and send buffer asked of the kernel for
+	// the UDP socket (SO_RCVBUF, SO_SNDBUF), in bytes: room for the bursts
+	// of a large fleet, which the kernel's default (about 200 KiB) drops.
+	// Linux caps it at net.core.rmem_max and wmem_max. Default: 4 MiB; a
+	// negative value keeps the kernel's default.
+	SocketBuffer int
 
 	// Queue mode (see queue.go and docs/server.md, "Queue mode").
 	// AwakeWindow is how long a queue-mode device counts as awake after
@@ -90,6 +96,10 @@ type Config struct {
 	// Queue keeps the queued requests. Default: a new MemoryQueue; the
 	// persistent registry's Queue() keeps them over restarts.
 	Queue registry.Queue
+	// Observations keeps every observation the devices accepted, so that
+	// a restarted server goes on taking their notifications (see
+	// observestore.go). nil: observations are kept in memory only.
+	Observations registry.Observations
 }
 
 // The defaults of Config.
@@ -101,6 +111,7 @@ const (
 	DefaultRegisterRate    = 1.0
 	DefaultRegisterBurst   = 5
 	DefaultMaxMessageSize  = 64 * 1024
+	DefaultSocketBuffer    = 4 << 20
 )
 
 // DefaultVersions are the LwM2M versions the server accepts by default.
@@ -162,6 +173,9 @@ func (c Config) withDefaults() (Config, []objects.Version, error) {
 	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.SocketBuffer == 0 {
+		c.SocketBuffer = DefaultSocketBuffer
 	}
 	if err := c.queueDefaults(); err != nil {
 		return c, nil, err

@@ -255,7 +255,7 @@ func (s *Server) Read(ctx context.Context, ep string, path objects.Path, opts ..
 		return nil, c.end(err)
 	}
 	n, _, err := c.decode(resp, f)
-	return n, c.end(err)
+	return n, c.endRead(n, nil, err)
 }
 
 // Discover lists the objects, instances and resources under path with

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,19 +84,36 @@ func BenchmarkDTLSRegister(b *testing.B) {
 	addr := s.DTLSAddr().String()
 	var next atomic.Int64
 	b.ReportAllocs()
-	b.SetParallelism(8)
+	// LWM2MD_BENCH_DTLS_PARALLEL: handshakes in flight per GOMAXPROCS
+	// (default 8).
+	par := 8
+	if v, err := strconv.Atoi(os.Getenv("LWM2MD_BENCH_DTLS_PARALLEL")); err == nil && v > 0 {
+		par = v
+	}
+	b.SetParallelism(par)
+	// A handshake that stalls until benchDevice's 20 s deadline is
+	// counted, not fatal: on a loaded machine a few do (see
+	// docs/benchmarks.md), and the rate is of the registrations made.
+	var failed atomic.Int64
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			cc, err := benchDevice(addr, next.Add(1))
 			if err != nil {
-				b.Error(err)
-				return
+				if failed.Add(1) == 1 {
+					b.Log(err)
+				}
+				continue
 			}
 			_ = cc.Close()
 		}
 	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "registrations/s")
+	ok := int64(b.N) - failed.Load()
+	if ok <= 0 {
+		b.Fatal("no registration succeeded")
+	}
+	b.ReportMetric(float64(ok)/time.Since(start).Seconds(), "registrations/s")
+	b.ReportMetric(float64(failed.Load()), "failed")
 }
 
 // BenchmarkDTLSIdleSession measures the server's memory per registered,
@@ -110,6 +128,7 @@ func BenchmarkDTLSIdleSession(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		s := newDTLSServer(b, benchCredentials{}, quietBench)
 		before, gBefore := memInUse(), runtime.NumGoroutine()
+		cpu0, t0 := cpuTime(), time.Now()
 		cmd := exec.Command(os.Args[0], "-test.run=^TestDTLSBenchDevices$", "-test.v")
 		cmd.Env = append(os.Environ(), "LWM2MD_DTLS_DEVICES="+strconv.Itoa(n), "LWM2MD_DTLS_ADDR="+s.DTLSAddr().String())
 		stdin, _ := cmd.StdinPipe()
@@ -126,6 +145,7 @@ func BenchmarkDTLSIdleSession(b *testing.B) {
 		for s.Stats().Registrations < n && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
+		reportServerCPU(b, n, cpu0, t0)
 		after := memInUse()
 		b.ReportMetric(float64(after-before)/float64(n), "B/session")
 		b.ReportMetric(float64(runtime.NumGoroutine()-gBefore)/float64(n), "goroutines/session")
@@ -145,6 +165,25 @@ func waitReady(r io.Reader) bool {
 		}
 	}
 	return false
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportServerCPU reports the server's CPU time per registration and the
+// rate of registrations since t0, the devices running in a child process:
+// the CPU figure is the server's alone (the benchmark's own polling is
+// negligible), so 1 s divided by it is what one core of the server takes.
+func reportServerCPU(b *testing.B, n int, cpu0 time.Duration, t0 time.Time) {
+	cpu := cpuTime() - cpu0
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "server-CPU-µs/registration")
+	b.ReportMetric(float64(n)/time.Since(t0).Seconds(), "registrations/s")
 }
 
 // memInUse is the live heap plus goroutine stacks, after collection.

@@ -31,7 +31,8 @@ const (
 	// EventSend: a Send (POST /dp) from the device, decoded in Records.
 	EventSend
 	// EventRequest: the result of a device management call (Op, Path,
-	// Err, Duration).
+	// Err, Duration). A successful Read, Read-Composite, Observe or
+	// Observe-Composite carries the values read in Node or Nodes.
 	EventRequest
 
 	// Queue mode (see docs/server.md, "Queue mode").
@@ -92,7 +93,7 @@ type Event struct {
 	Token   string           // notification: the observation's token, hex
 	Observe uint32           // notification: the Observe sequence number
 	Format  objects.Format   // notification, send: the payload's content format
-	Node    objects.Node     // notification: the value at Path
+	Node    objects.Node     // notification, request (read, observe): the value at Path
 	Records []objects.Record // notification, send: flat values, with times when the payload has them
 
 	// Nodes, for a notification of an Observe-Composite, hold the value

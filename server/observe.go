@@ -47,6 +47,11 @@ type Observation struct {
 	last       time.Time // when it arrived; zero before the first
 	cancelling bool
 	accept     bool // the Observe request carried Accept: its cancel does too
+
+	// Persistence (observestore.go).
+	stored      bool // guarded by Server.obsMu: it is in Config.Observations
+	restored    bool // guarded by mu: restored at Start, no notification since
+	reobserving bool // guarded by mu: its Observe is being re-issued
 }
 
 // Observe starts observing path (LwM2M Core 1.0 §5.5.1: GET with Observe
@@ -116,7 +121,8 @@ func (s *Server) Observe(ctx context.Context, ep string, path objects.Path, opts
 		o.seq, o.last = seq, time.Now()
 	}
 	o.mu.Unlock()
-	return o, node, c.end(nil)
+	s.storeObservation(o)
+	return o, node, c.endRead(node, nil, nil)
 }
 
 // CancelObservation cancels o actively: a GET with Observe 1 on its token
@@ -204,6 +210,7 @@ func (s *Server) removeObservation(o *Observation) {
 		delete(s.obs, o.token)
 	}
 	delete(o.sess.obs, o.token)
+	s.unstoreLocked(o)
 }
 
 // dropObservations forgets every observation of a session that ended.
@@ -214,6 +221,7 @@ func (s *Server) dropObservations(sess *session) {
 		if s.obs[tok] == o {
 			delete(s.obs, tok)
 		}
+		s.unstoreLocked(o)
 	}
 	clear(sess.obs)
 }
@@ -251,6 +259,7 @@ func (s *Server) handleResponse(cc *udpClient.Conn, r *pool.Message) {
 		}
 		o.seq, o.last = seq, now
 	}
+	o.restored = false // the device kept it: no need to re-issue it
 	o.mu.Unlock()
 
 	e := Event{Kind: EventNotification, Endpoint: o.Endpoint, RegistrationID: o.RegistrationID,

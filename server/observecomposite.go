@@ -90,7 +90,8 @@ func (s *Server) ObserveComposite(ctx context.Context, ep string, paths []object
 		o.seq, o.last = seq, time.Now()
 	}
 	o.mu.Unlock()
-	return o, nodes, c.end(nil)
+	s.storeObservation(o)
+	return o, nodes, c.endRead(nil, nodes, nil)
 }
 
 // cancelComposite cancels an Observe-Composite actively (LwM2M Core 1.1

@@ -406,6 +406,7 @@ func (s *Server) update(w mux.ResponseWriter, r *mux.Message, id string) {
 	s.log.Debug("updated", "ep", reg.Endpoint, "id", id, "peer", addr.String(), "moved", old.Addr != addr)
 	s.events.publish(Event{Kind: EventUpdated, Endpoint: reg.Endpoint, RegistrationID: id, Registration: reg, Previous: old})
 	s.queueRegistered(reg)
+	s.reestablish(sess)
 }
 
 // deregister handles a De-register (LwM2M Core 1.1 §6.2.3): 2.02 Deleted,

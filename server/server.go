@@ -50,8 +50,11 @@ type Server struct {
 	// regLocks serialize the registration changes of one endpoint
 	// (Register, Update, De-register, expiry) with their Store writes;
 	// changes of different endpoints run in parallel, so that the Store
-	// can group their writes into one commit (see regLock).
-	regLocks [64]sync.Mutex
+	// can group their writes into one commit (see regLock). Enough of
+	// them that a registration storm is not serialized by endpoints
+	// sharing a lock: with 64, at most 64 Puts waited on one commit, and
+	// a slow fsync capped the storm at 64 registrations per fsync.
+	regLocks [4096]sync.Mutex
 	// mu guards the session maps and the reg and cc fields of sessions.
 	mu     sync.RWMutex
 	byEP   map[string]*session
@@ -61,12 +64,17 @@ type Server struct {
 	// obsMu guards obs and every session's obs set.
 	obsMu sync.RWMutex
 	obs   map[string]*Observation // by raw token
+	// unstoring counts the deletes from Config.Observations in flight;
+	// Close waits for them (observestore.go).
+	unstoring unstoreGroup
 
 	assocs     atomic.Int64
 	lastCapLog atomic.Int64 // unix nanoseconds of the last association-cap log line
 	stats      counters
 
 	dtls *dtlsTransport // nil without Config.DTLSAddr
+
+	ingest ingestPool // notifications taken off go-coap's read loop (ingest.go)
 }
 
 // session is the running state of one registration.
@@ -147,7 +155,7 @@ func (s *Server) Start(ctx context.Context) error {
 	var l *coapNet.UDPConn
 	if s.cfg.UDPAddr != "" {
 		var err error
-		l, err = coapNet.NewListenUDP("udp", s.cfg.UDPAddr)
+		l, err = listenUDP(s.cfg.UDPAddr, s.cfg.SocketBuffer)
 		if err != nil {
 			s.started.Store(false)
 			return fmt.Errorf("server: listen %s: %w", s.cfg.UDPAddr, err)
@@ -247,6 +255,8 @@ func (s *Server) Close() error {
 	if s.dtls != nil {
 		s.dtls.stop()
 	}
+	// After the transports: no monitor queues a notification any more.
+	s.ingest.close()
 	s.q.close() // after the transports: no device message wakes a queue any more
 	s.lockAllRegs()
 	s.mu.Lock()
@@ -258,8 +268,9 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.unlockAllRegs()
 	s.obsMu.Lock()
-	clear(s.obs)
+	clear(s.obs) // not removeObservation: they stay in Config.Observations
 	s.obsMu.Unlock()
+	s.unstoring.close()
 	s.events.close()
 	s.log.Info("lwm2m server closed", "addr", fmt.Sprint(s.addr))
 	return nil
@@ -510,6 +521,9 @@ func (s *Server) monitor(cc *udpClient.Conn, r *pool.Message) (bool, error) {
 			s.stats.foreignNotify.Add(1)
 			return true, nil
 		}
+		if s.ingestNotification(cc, r, o) {
+			return true, nil
+		}
 	case code >= codes.GET && code <= codes.DELETE:
 		// Registers, and every request from an address without a
 		// registration, take a token of the address's bucket. Besides
@@ -674,6 +688,9 @@ func (s *Server) restore(ctx context.Context) error {
 			if err := s.store.Delete(ctx, r.ID); err != nil {
 				return fmt.Errorf("server: restore registrations: %w", err)
 			}
+			if err := s.dropStoredObservations(ctx, r.Endpoint); err != nil {
+				return err
+			}
 			s.log.Info("registration expired while the server was down", "ep", r.Endpoint, "id", r.ID)
 			continue
 		}
@@ -686,7 +703,7 @@ func (s *Server) restore(ctx context.Context) error {
 	if len(regs) > 0 {
 		s.log.Info("registrations restored", "count", len(s.byID))
 	}
-	return nil
+	return s.restoreObservations(ctx)
 }
 
 // errClosedConn reports whether err comes from a closed association.

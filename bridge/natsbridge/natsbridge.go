@@ -117,7 +117,8 @@ type StreamConfig struct {
 var lifecycle = []string{"registered", "updated", "deregistered", "expired", "sleeping", "awake"}
 
 // StreamSubjects are the subjects the stream captures under prefix: the
-// events, data, SenML and command results of every endpoint. The command
+// events, bootstrap events, data, SenML and command results of every
+// endpoint. The command
 // subjects ({prefix}.cmd.>) are left out, since JetStream would acknowledge
 // a command request in place of the service, and cannot match: the escaped
 // endpoint is never "cmd", "data" nor "result" (bridge/subject). Job
@@ -128,7 +129,7 @@ func StreamSubjects(prefix string) []string {
 	for _, t := range lifecycle {
 		out = append(out, prefix+".*."+t)
 	}
-	return append(out, prefix+".*.data.>", prefix+".*.senml", prefix+".*.result.*")
+	return append(out, prefix+".*.data.>", prefix+".*.senml", prefix+".*.result.*", prefix+".*.bootstrap.*")
 }
 
 func (c StreamConfig) jetstream(prefix string) (jetstream.StreamConfig, error) {

@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stderr, "lwm2m-sim: wrote %d PSKs to %s\n", len(sim.creds), out.writeCSV)
-		if opts.Server == "" {
+		if opts.Server == "" && opts.Bootstrap == "" {
 			return 0
 		}
 	}
@@ -118,6 +118,11 @@ func parseFlags(args []string, stderr io.Writer) (Options, outputs, error) {
 	fs.DurationVar(&o.SleepPeriod, "sleep-period", 0, "queue mode: wake and send an Update this often (0: only for the lifetime Update and telemetry)")
 	fs.StringVar(&o.PSKSeed, "psk-seed", "", "derive each device's DTLS PSK from this seed (identity: the endpoint name)")
 	fs.StringVar(&o.PSKCSV, "psk-csv", "", "read endpoints and PSKs from this CSV (lwm2md import format: endpoint,psk_identity,psk_key)")
+	fs.StringVar(&o.Bootstrap, "bootstrap", "", "Bootstrap-Server URI (coap:// or coaps://): each device bootstraps with the factory credential, then registers where it was told, with what it was given")
+	fs.StringVar(&o.FactoryPSK, "factory-psk", "", "with a coaps -bootstrap: the fleet's factory PSK, identity:hexkey")
+	fs.StringVar(&o.FactoryCert, "factory-cert", "", "with a coaps -bootstrap: the factory CA certificate (PEM) that issues each device a certificate with CN = its endpoint name")
+	fs.StringVar(&o.FactoryKey, "factory-key", "", "the private key (PEM) of -factory-cert")
+	fs.StringVar(&o.ServerCA, "server-ca", "", "CA certificates (PEM) the servers' certificates chain to (certificate mode)")
 	fs.StringVar(&out.writeCSV, "write-psk-csv", "", "write the PSKs -psk-seed derives to this CSV for 'lwm2md import', then run (or stop when -server is empty)")
 	fs.Float64Var(&o.Loss, "loss", 0, "share of datagrams each device drops, each way (0 to 1)")
 	fs.DurationVar(&o.Delay, "delay", 0, "each device waits this long before answering the server")

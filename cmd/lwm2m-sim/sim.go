@@ -49,6 +49,13 @@ type Options struct {
 	Progress    time.Duration // status line period; 0: none
 	Seed        uint64
 	Logger      *slog.Logger
+	// Bootstrap is the Bootstrap-Server URI: the devices start with the
+	// factory credential and no LwM2M server (see bootstrap.go).
+	Bootstrap   string
+	FactoryPSK  string // identity:hexkey
+	FactoryCert string // factory CA certificate (PEM) that issues each device's certificate
+	FactoryKey  string // its private key (PEM)
+	ServerCA    string // CA certificates (PEM) of the servers' certificates
 }
 
 // check validates o and fills the defaults.
@@ -107,9 +114,11 @@ func (o *Options) check() error {
 
 // Sim is one run of the simulator.
 type Sim struct {
-	opts   Options
-	creds  []cred
-	shared *client.SharedUDP
+	opts    Options
+	creds   []cred
+	shared  *client.SharedUDP
+	factory *factory // with -bootstrap
+	boot    bootStats
 
 	st      stats
 	mu      sync.Mutex
@@ -123,6 +132,7 @@ type Sim struct {
 // device is one simulated device.
 type device struct {
 	c      *client.Client
+	clock  *deviceClock
 	timers []*time.Timer
 	mu     sync.Mutex
 	closed bool
@@ -161,6 +171,11 @@ func New(opts Options) (*Sim, error) {
 		return nil, err
 	}
 	s := &Sim{opts: opts}
+	f, err := s.opts.checkBootstrap()
+	if err != nil {
+		return nil, err
+	}
+	s.factory = f
 	if err := s.loadCreds(); err != nil {
 		return nil, err
 	}
@@ -230,8 +245,8 @@ func sharedAddr(base netip.Addr, i int) netip.Addr {
 // (or until ctx ends), closes them (de-registering) and returns the
 // summary.
 func (s *Sim) Run(ctx context.Context) (*Summary, error) {
-	if s.opts.Server == "" {
-		return nil, errors.New("-server is empty")
+	if s.opts.Server == "" && s.opts.Bootstrap == "" {
+		return nil, errors.New("-server is empty (or give -bootstrap)")
 	}
 	if s.opts.Shared > 0 {
 		sh, err := client.NewSharedUDP(s.opts.Shared)
@@ -347,6 +362,18 @@ func (s *Sim) build(i int) (*device, error) {
 	if s.creds != nil && strings.HasPrefix(o.Server, "coaps:") {
 		cfg.DTLS = client.DTLSConfig{PSKIdentity: s.creds[i].Identity, PSKKey: s.creds[i].Key}
 	}
+	clock := &deviceClock{}
+	if o.Bootstrap != "" {
+		dtls, err := s.bootstrapDTLS(i)
+		if err != nil {
+			return nil, fmt.Errorf("device %d: %w", i, err)
+		}
+		cfg.BootstrapURI, cfg.DTLS = o.Bootstrap, dtls
+		cfg.OnEvent = func(e client.Event) {
+			s.bootEvent(clock, e)
+			s.event(e)
+		}
+	}
 	c, err := client.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("device %d: %w", i, err)
@@ -360,7 +387,7 @@ func (s *Sim) build(i int) (*device, error) {
 	if cfg.Queue {
 		s.st.queued.Add(1)
 	}
-	d := &device{c: c}
+	d := &device{c: c, clock: clock}
 	s.mu.Lock()
 	s.devs = append(s.devs, d)
 	s.mu.Unlock()
@@ -372,10 +399,19 @@ func (s *Sim) build(i int) (*device, error) {
 func (s *Sim) start(ctx context.Context, d *device) {
 	s.st.started.Add(1)
 	t0 := time.Now()
+	d.clock.mu.Lock()
+	d.clock.start = t0
+	d.clock.mu.Unlock()
 	err := d.c.Start(ctx)
 	if err != nil {
 		s.st.failed.Add(1)
 		switch {
+		case errors.Is(err, client.ErrBootstrapFailed):
+			s.boot.failed.Add(1)
+			s.st.errorKind("bootstrap: gave up")
+		case s.opts.Bootstrap != "" && ctx.Err() != nil && d.clock.isBootstrapping():
+			s.boot.failed.Add(1)
+			s.st.errorKind("bootstrap: not bootstrapped when the run ended")
 		case errors.Is(err, client.ErrRegistrationFailed):
 			s.st.errorKind("register: gave up")
 		case ctx.Err() != nil:

@@ -263,6 +263,15 @@ func TestFlags(t *testing.T) {
 		{"shared base not loopback", []string{"-server", "coap://127.0.0.1:1", "-shared", "1", "-shared-base", "10.0.0.1"}, "-shared-base"},
 		{"csv without seed", []string{"-write-psk-csv", "/dev/null"}, "-write-psk-csv needs -psk-seed"},
 		{"no server", []string{"-n", "1"}, "-server is empty"},
+		{"bootstrap and server", []string{"-bootstrap", "coap://127.0.0.1:1", "-server", "coap://127.0.0.1:2"}, "give one"},
+		{"bootstrap scheme", []string{"-bootstrap", "http://127.0.0.1:1"}, "-bootstrap"},
+		{"coaps bootstrap without factory", []string{"-bootstrap", "coaps://127.0.0.1:1"}, "-factory-psk or -factory-cert"},
+		{"factory psk without colon", []string{"-bootstrap", "coaps://127.0.0.1:1", "-factory-psk", "batch"}, "-factory-psk: want identity:hexkey"},
+		{"factory psk not hex", []string{"-bootstrap", "coaps://127.0.0.1:1", "-factory-psk", "batch:zz"}, "not hex"},
+		{"factory psk without bootstrap", []string{"-server", "coap://127.0.0.1:1", "-factory-psk", "batch:00"}, "need -bootstrap"},
+		{"factory cert without key", []string{"-bootstrap", "coaps://127.0.0.1:1", "-factory-cert", "/dev/null"}, "go together"},
+		{"factory cert unreadable", []string{"-bootstrap", "coaps://127.0.0.1:1", "-factory-cert", "/nonexistent", "-factory-key", "/nonexistent"}, "-factory-cert/-factory-key"},
+		{"bootstrap with shared", []string{"-bootstrap", "coap://127.0.0.1:1", "-shared", "2"}, "-shared does not apply"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

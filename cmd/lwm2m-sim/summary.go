@@ -44,6 +44,8 @@ type Summary struct {
 	DatagramsDropped       uint64           `json:"datagrams_dropped"` // by -loss, both ways
 	TransportErrors        uint64           `json:"transport_errors"`
 	Errors                 map[string]int64 `json:"errors"`
+	// Bootstrap is set with -bootstrap.
+	Bootstrap *BootstrapSummary `json:"bootstrap,omitempty"`
 	// Memory is measured at the end of the run, before the devices close.
 	Memory Memory `json:"memory"`
 }
@@ -137,6 +139,7 @@ func (s *Sim) summary(rampEnd, end time.Time) *Summary {
 		Sleeps:                 s.st.sleeps.Load(),
 		Rebinds:                s.st.rebinds.Load(),
 		Errors:                 map[string]int64{},
+		Bootstrap:              s.bootSummary(),
 	}
 	if run > 0 {
 		sum.NotificationsPerSecond = float64(sum.Notifications) / run
@@ -168,8 +171,15 @@ func (s *Sim) lastRegistration() time.Duration {
 
 // WriteText prints the summary for a person.
 func (sum *Summary) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "lwm2m-sim summary (%s, %.1f s)\n", sum.Server, sum.RunSeconds)
+	server := sum.Server
+	if server == "" && sum.Bootstrap != nil {
+		server = "bootstrap " + sum.Bootstrap.Server
+	}
+	fmt.Fprintf(w, "lwm2m-sim summary (%s, %.1f s)\n", server, sum.RunSeconds)
 	fmt.Fprintf(w, "  devices        %d started, %d registered, %d failed\n", sum.Started, sum.Registered, sum.Failed)
+	if sum.Bootstrap != nil {
+		sum.Bootstrap.writeText(w)
+	}
 	fmt.Fprintf(w, "  registration   %.1f/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; %d failed attempts\n",
 		sum.RegistrationRate, sum.RegistrationLatencyMs.P50, sum.RegistrationLatencyMs.P99, sum.RegistrationLatencyMs.Max, sum.RegisterAttemptsFailed)
 	fmt.Fprintf(w, "  updates        %d ok, %d failed\n", sum.Updates, sum.UpdatesFailed)

@@ -23,6 +23,7 @@ import (
 	"github.com/lwm2md/lwm2md/bridge/mqttbridge"
 	"github.com/lwm2md/lwm2md/bridge/natsbridge"
 	"github.com/lwm2md/lwm2md/internal/config"
+	"github.com/lwm2md/lwm2md/internal/lastvalue"
 	"github.com/lwm2md/lwm2md/internal/metrics"
 	"github.com/lwm2md/lwm2md/objects"
 	"github.com/lwm2md/lwm2md/registry"
@@ -41,7 +42,10 @@ type node struct {
 	ready  *readiness
 	lwm2m  *server.Server
 	bs     *bootstrap.Server
-	stops  []stopper
+	// jobs runs the jobs submitted over REST, NATS and MQTT; nil when the
+	// LwM2M server is off.
+	jobs  *bridge.Jobs
+	stops []stopper
 }
 
 type stopper struct {
@@ -124,6 +128,8 @@ func (n *node) startLwM2M(ctx context.Context) error {
 		Logger:   n.log.With("component", "server"),
 		Store:    server.RegistryStore(n.store.Registrations()),
 		Queue:    n.store.Queue(),
+		// Observations survive a restart (server/observestore.go).
+		Observations: n.store.Observations(),
 
 		AwakeWindow:  config.Duration(cfg.AwakeWindow),
 		QueueTimeout: config.Duration(cfg.QueueTimeout),
@@ -139,6 +145,14 @@ func (n *node) startLwM2M(ctx context.Context) error {
 	srv, err := server.New(sc)
 	if err != nil {
 		return err
+	}
+	// The last known values: subscribed before Start, stopped after the
+	// server (it writes what the server's last events carried), before
+	// the store.
+	rec := lastvalue.New(srv, n.store.Values(), lastvalue.Config{Logger: n.log.With("component", "lastvalue")})
+	n.onStop("the last-value recorder", func(context.Context) error { return rec.Close() })
+	if err := rec.Register(n.reg); err != nil {
+		return fmt.Errorf("metrics: %w", err)
 	}
 	if err := srv.Start(ctx); err != nil {
 		return fmt.Errorf("LwM2M server: %w", err)
@@ -181,6 +195,37 @@ func loadX509(cfg *config.Config) (tls.Certificate, *x509.CertPool, error) {
 	return cert, roots, nil
 }
 
+// loadBootstrapX509 reads bs-dtls-ca (the factory CAs) and
+// bs-revoked-cas; the bootstrap server presents dtls-cert/dtls-key, the
+// certificate of the LwM2M server.
+func loadBootstrapX509(cfg *config.Config, bc *bootstrap.Config) error {
+	for _, r := range strings.Split(cfg.BSRevokedCAs, ";") {
+		if r = strings.TrimSpace(r); r != "" {
+			bc.RevokedCAs = append(bc.RevokedCAs, r)
+		}
+	}
+	if cfg.BSDTLSCA == "" {
+		return nil
+	}
+	if cfg.DTLSCert == "" || cfg.DTLSKey == "" {
+		return errors.New("bs-dtls-ca is set without dtls-cert and dtls-key: the bootstrap server presents that certificate")
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.DTLSCert, cfg.DTLSKey)
+	if err != nil {
+		return fmt.Errorf("dtls-cert/dtls-key: %w", err)
+	}
+	pem, err := os.ReadFile(cfg.BSDTLSCA)
+	if err != nil {
+		return fmt.Errorf("bs-dtls-ca: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("bs-dtls-ca: %s holds no PEM certificate", cfg.BSDTLSCA)
+	}
+	bc.Certificate, bc.RootCAs = cert, roots
+	return nil
+}
+
 // startBootstrap runs the bootstrap server on bs-coap-addr and
 // bs-coaps-addr, with its configurations and the credentials it gives out
 // in the store.
@@ -199,8 +244,12 @@ func (n *node) startBootstrap(ctx context.Context) error {
 		Configs:           bootstrap.NewConfigs(n.store.Bootstrap(), n.store.Tags()),
 		Credentials:       n.store.Credentials(),
 		DeviceCredentials: n.store.Credentials(),
+		StatusStore:       n.store.Tags(),
 		Models:            n.models,
 		Logger:            n.log.With("component", "bootstrap"),
+	}
+	if err := loadBootstrapX509(cfg, &bc); err != nil {
+		return err
 	}
 	for _, f := range factory {
 		bc.Factory = append(bc.Factory, bootstrap.FactoryCredential{Identity: f.Identity, Key: f.Key, Endpoints: f.Endpoints})
@@ -252,7 +301,7 @@ func (n *node) startHTTP(ctx context.Context) error {
 		if len(tokens) == 0 {
 			log.Warn("REST API without tokens: it serves loopback addresses only; set api-token-file to serve others", "addr", cfg.HTTPAddr)
 		}
-		a, err := api.New(api.Config{
+		ac := api.Config{
 			Server:      n.lwm2m,
 			Store:       n.store,
 			Models:      n.models,
@@ -261,9 +310,15 @@ func (n *node) startHTTP(ctx context.Context) error {
 			UI:          web.Handler(),
 			Bootstrap:   n.bs, // nil when bootstrap is off: its resources answer 501
 			CORSOrigins: splitList(cfg.APICORS),
+			Rate:        apiRate(cfg.APIRate),
+			Burst:       config.Count(cfg.APIBurst),
 			Version:     version(),
 			Registerer:  n.reg,
-		})
+		}
+		if n.jobs != nil { // a nil *bridge.Jobs must not become a non-nil interface
+			ac.Jobs = n.jobs
+		}
+		a, err := api.New(ac)
 		if err != nil {
 			return err
 		}
@@ -282,12 +337,14 @@ func (n *node) startHTTP(ctx context.Context) error {
 	return nil
 }
 
-// startBridge publishes the LwM2M server's events and telemetry on NATS
-// (embedded, or nats-url) and MQTT (mqtt-url), and takes commands and
-// jobs from them.
+// startBridge publishes the LwM2M server's events, telemetry and
+// bootstrap events on NATS (embedded, or nats-url) and MQTT (mqtt-url),
+// and takes commands and jobs from them. The job runner (n.jobs, also
+// behind the REST API's /jobs) runs with no transport too: its events then
+// reach the REST event stream only.
 func (n *node) startBridge(ctx context.Context) error {
 	cfg := n.cfg
-	if n.lwm2m == nil || (cfg.NATSURL == "" && cfg.NATSAddr == "" && cfg.MQTTURL == "") {
+	if n.lwm2m == nil {
 		return nil
 	}
 	log := n.log.With("component", "bridge")
@@ -295,12 +352,15 @@ func (n *node) startBridge(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bridge-senml: %w", err)
 	}
-	bm := bridge.NewMetrics(n.reg)
 	cmds, err := bridge.NewCommands(bridge.CommandsConfig{Server: n.lwm2m, Logger: log})
 	if err != nil {
 		return err
 	}
 	n.onStop("the bridge commands", func(context.Context) error { cmds.Close(); return nil })
+	if cfg.NATSURL == "" && cfg.NATSAddr == "" && cfg.MQTTURL == "" {
+		return n.startJobs(ctx, cmds, nil, log)
+	}
+	bm := bridge.NewMetrics(n.reg)
 	var outs []*bridge.Outbox
 	var nb *natsbridge.NATS
 	if cfg.NATSURL != "" || cfg.NATSAddr != "" {
@@ -343,23 +403,40 @@ func (n *node) startBridge(ctx context.Context) error {
 		n.onStop("the MQTT bridge", func(context.Context) error { m.Close(); return nil })
 		outs = append(outs, m.Outbox())
 	}
-	br, err := bridge.New(bridge.Config{Source: n.lwm2m, SenML: senml, Logger: log}, outs...)
+	bcfg := bridge.Config{Source: n.lwm2m, SenML: senml, Logger: log}
+	if n.bs != nil { // lwm2m.{ep}.bootstrap.*
+		bcfg.Bootstrap = n.bs
+	}
+	br, err := bridge.New(bcfg, outs...)
 	if err != nil {
 		return err
 	}
 	n.onStop("the bridge", func(context.Context) error { br.Close(); return nil })
-	jobs, err := bridge.NewJobs(bridge.JobsConfig{Commands: cmds, Jobs: n.store.Jobs(), Tags: n.store.Tags(),
-		Registrations: n.store.Registrations(), Publish: br.Publish, Logger: log.With("part", "jobs")})
-	if err != nil {
+	if err := n.startJobs(ctx, cmds, br.Publish, log); err != nil {
 		return err
 	}
-	n.onStop("the jobs", func(context.Context) error { jobs.Close(); return nil })
 	if nb != nil {
-		if err := nb.AddJobs(jobs, n.store.Jobs()); err != nil {
+		if err := nb.AddJobs(n.jobs, n.store.Jobs()); err != nil {
 			return err
 		}
 	}
-	return jobs.Resume(ctx)
+	return nil
+}
+
+// startJobs starts the job runner on the store and resumes the jobs it
+// holds; publish hands the job events to the transports (nil: none).
+func (n *node) startJobs(ctx context.Context, cmds *bridge.Commands, publish func(bridge.Message), log *slog.Logger) error {
+	jobs, err := bridge.NewJobs(bridge.JobsConfig{Commands: cmds, Jobs: n.store.Jobs(), Tags: n.store.Tags(),
+		Registrations: n.store.Registrations(), Publish: publish, Logger: log.With("part", "jobs")})
+	if err != nil {
+		return err
+	}
+	n.jobs = jobs
+	n.onStop("the jobs", func(context.Context) error { jobs.Close(); return nil })
+	if err := jobs.Resume(ctx); err != nil {
+		return fmt.Errorf("jobs: %w", err)
+	}
+	return nil
 }
 
 // semver turns the build's version into the x.y.z the NATS micro service
@@ -387,4 +464,13 @@ func portFree(addr string) error {
 		return err
 	}
 	return ln.Close()
+}
+
+// apiRate maps the api-rate setting to api.Config.Rate, whose zero is the
+// default and whose negative turns the limit off.
+func apiRate(v string) float64 {
+	if n := config.Count(v); n > 0 {
+		return float64(n)
+	}
+	return -1
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,8 @@ type Config struct {
 	DTLSKey       string // PEM private key of DTLSCert
 	DTLSCA        string // PEM CA certificates device certificates must chain to
 	BSFactoryPSK  string // factory bootstrap PSKs (provisioning by claim)
+	BSDTLSCA      string // PEM factory CA certificates device certificates may bootstrap with
+	BSRevokedCAs  string // revoked factory CAs: subjects or SHA-256 fingerprints, ';'-separated
 	BSTemplates   string // JSON file of bootstrap templates loaded at start
 	APITokenFile  string // file of REST API tokens and their roles
 	AwakeWindow   string // how long a queue-mode device counts as awake
@@ -52,6 +55,8 @@ type Config struct {
 	NATSCreds     string // NATS credentials file for nats-url
 	QueueTimeout  string // deadline of a queued request that has none
 	APICORS       string // origins allowed to call the REST API from a browser
+	APIRate       string // REST API requests per second per caller; 0: no limit
+	APIBurst      string // REST API burst per caller
 	LogLevel      string // debug, info, warn, error
 	LogFormat     string // text or json
 	ConfigFile    string // where the YAML came from, if anywhere
@@ -86,9 +91,13 @@ var settings = []setting{
 	{name: "dtls-key", def: "", help: "PEM file with the private key of dtls-cert", field: func(c *Config) *string { return &c.DTLSKey }, check: checkFile},
 	{name: "dtls-ca", def: "", help: "PEM file of the CA certificates that device certificates must chain to (needed with dtls-cert)", field: func(c *Config) *string { return &c.DTLSCA }, check: checkFile},
 	{name: "bs-factory-psk", def: "", help: "factory bootstrap PSKs shared by batches of devices: identity:hexkey[:glob,glob...], several separated by ';'", secret: true, field: func(c *Config) *string { return &c.BSFactoryPSK }, check: checkFactoryPSK},
+	{name: "bs-dtls-ca", def: "", help: "PEM file of the factory CA certificates that device certificates must chain to on the bootstrap DTLS port (X.509 provisioning by claim); the bootstrap server presents dtls-cert/dtls-key, which must be set", field: func(c *Config) *string { return &c.BSDTLSCA }, check: checkFile},
+	{name: "bs-revoked-cas", def: "", help: "revoked factory CAs, by subject (CN=Factory CA,O=Acme) or SHA-256 fingerprint in hex, several separated by ';'", field: func(c *Config) *string { return &c.BSRevokedCAs }},
 	{name: "bs-templates", def: "", help: "JSON file of bootstrap templates (docs/bootstrap.md) stored at start, replacing the stored ones", field: func(c *Config) *string { return &c.BSTemplates }, check: checkFile},
 	{name: "api-token-file", def: "", help: "file of REST API tokens, one '<role> <token>' per line (roles viewer, operator, admin; mode 0600); empty: no tokens, and the API serves loopback addresses only", field: func(c *Config) *string { return &c.APITokenFile }, check: checkFile},
 	{name: "api-cors-origins", def: "", help: "origins allowed to call the REST API from a browser, comma-separated ('*' for any); empty: same origin only", field: func(c *Config) *string { return &c.APICORS }},
+	{name: "api-rate", def: "20", help: "REST API requests per second of each token (each client address without tokens); 0 turns the limit off", field: func(c *Config) *string { return &c.APIRate }, check: checkCount},
+	{name: "api-burst", def: "100", help: "REST API requests each token (each client address without tokens) may make at once above api-rate", field: func(c *Config) *string { return &c.APIBurst }, check: checkCount},
 	{name: "awake-window", def: "93s", help: "how long a queue-mode device counts as awake after its last message (Go duration)", field: func(c *Config) *string { return &c.AwakeWindow }, check: checkDuration},
 	{name: "queue-timeout", def: "24h", help: "deadline of a request queued for a sleeping device when the caller gives none (Go duration)", field: func(c *Config) *string { return &c.QueueTimeout }, check: checkDuration},
 	{name: "log-level", def: "info", help: "log level: debug, info, warn or error", field: func(c *Config) *string { return &c.LogLevel }, check: oneOf("debug", "info", "warn", "error")},
@@ -337,6 +346,20 @@ func checkDuration(v string) error {
 		return fmt.Errorf("%q must be positive", v)
 	}
 	return nil
+}
+
+func checkCount(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q is not a whole number, 0 or more", v)
+	}
+	return nil
+}
+
+// Count returns a whole-number setting's value, already checked by Load.
+func Count(v string) int {
+	n, _ := strconv.Atoi(v)
+	return n
 }
 
 // Duration returns a duration setting's value, already checked by Load.

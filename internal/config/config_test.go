@@ -75,6 +75,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"short secrets key env", nil, map[string]string{"LWM2MD_SECRETS_KEY": "00112233"}, "secrets-key (from environment LWM2MD_SECRETS_KEY)"},
 		{"models not a dir", []string{"--models", bad}, nil, "models"},
 		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
+		{"negative api rate", []string{"--api-rate", "-1"}, nil, `api-rate (from flag --api-rate): "-1" is not a whole number`},
+		{"bad api burst env", nil, map[string]string{"LWM2MD_API_BURST": "lots"}, "api-burst (from environment LWM2MD_API_BURST)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -160,6 +160,17 @@ func testJobClaims(t *testing.T, s registry.Store) {
 	if len(c6) != 0 {
 		t.Fatalf("claimed from a cancelled job: %v", resultEndpoints(c6))
 	}
+	// Its holders end their targets as cancelled (bridge.Jobs.Cancel).
+	cx := *c5[0]
+	cx.Status, cx.Error = registry.TargetCancelled, "job cancelled"
+	must(t, jobs.Report(ctx, &cx))
+	all, err := jobs.Results(ctx, "j", "", 0)
+	must(t, err)
+	for _, r := range all {
+		if r.Endpoint == cx.Endpoint && (r.Status != registry.TargetCancelled || r.Error != "job cancelled") {
+			t.Fatalf("cancelled target reads back as %v %q", r.Status, r.Error)
+		}
+	}
 	wantErr(t, errOf(jobs.Claim(ctx, "nope", "n", 1, now, now)), registry.ErrNotFound, "Claim from an unknown job")
 }
 

@@ -250,6 +250,35 @@ export function devicePage(root, ep, ctx) {
     return [tr, editRow];
   }
 
+  // lastKnownMark marks a value that comes from the server's last known
+  // values rather than from this page's reads and notifications.
+  function lastKnownMark(v) {
+    if (!v.lastKnown) return null;
+    return h('span', { class: 'muted last-known', title: `Last known value, received ${stamp(new Date(v.lastKnown * 1000))}` }, ' · last known');
+  }
+
+  // Last known values (kept by the server from notifications, Sends and
+  // Reads) fill the rows this page has not read yet: for a sleeping
+  // device they are all there is to show.
+  async function loadLastKnown() {
+    try {
+      // Without the persistent registry the server keeps no values (501).
+      const { data: st } = await api.call('GET', 'status');
+      if (!st?.registry || destroyed) return;
+      const { data } = await api.call('GET', `clients/${encodeURIComponent(ep)}/values`);
+      for (const v of Array.isArray(data) ? data : []) {
+        if (destroyed) return;
+        if (!v.path || values.has(v.path)) continue;
+        values.set(v.path, { type: v.type, value: v.value, lastKnown: v.serverTime });
+        const [, o, i] = v.path.split('/');
+        addInstance(Number(o), Number(i));
+        refreshRow(resourcePathOf(v.path));
+      }
+    } catch (e) {
+      if (e.status !== 404 && e.status !== 501) ctx.error(e, 'Last known values');
+    }
+  }
+
   function resourcePathOf(p) {
     return p.split('/').slice(0, 4).join('/');
   }
@@ -278,6 +307,7 @@ export function devicePage(root, ep, ctx) {
                 ' ',
                 h('span', { class: 'v', title: String(v.value) }, show(v.type, v.value)),
                 units,
+                lastKnownMark(v),
                 row.def.operations && opsOf(row.def).write ? h('button', { type: 'button', class: 'link danger', title: `Delete ${p}`, onclick: () => run('delete', p) }, '✕') : null,
               );
             }),
@@ -286,7 +316,7 @@ export function devicePage(root, ep, ctx) {
       }
     } else if (values.has(rp)) {
       const v = values.get(rp);
-      replace(row.value, h('span', { class: 'v', title: String(v.value) }, show(v.type, v.value)), units);
+      replace(row.value, h('span', { class: 'v', title: String(v.value) }, show(v.type, v.value)), units, lastKnownMark(v));
     } else {
       replace(row.value, h('span', { class: 'muted' }, '—'));
     }
@@ -834,7 +864,7 @@ export function devicePage(root, ep, ctx) {
   // shown when it is built).
   stream.ready.then(() => {
     if (destroyed) return;
-    loadRegistration(true).then(loadObservations);
+    loadRegistration(true).then(loadObservations).then(loadLastKnown);
     loadQueue();
   });
 

@@ -34,6 +34,7 @@ type Batcher[O any] struct {
 }
 
 type item[O any] struct {
+	ctx context.Context
 	op  O
 	res chan error
 }
@@ -51,14 +52,18 @@ func New[O any](commit Commit[O], committers, size int, delay time.Duration) *Ba
 	return b
 }
 
-// Do commits op with others and returns its error. Once op is queued it
-// is committed even if ctx ends first; Do then returns ctx's error, and
-// the caller cannot tell whether op was stored.
+// Do commits op with others and returns its error. An op whose ctx has
+// ended when its batch starts is dropped, not committed: under overload
+// (a slow fsync, a registration storm) the store then does not spend its
+// commits on writes nobody waits for any more, whose callers have already
+// failed. Once its batch has started, op is committed even if ctx ends
+// first; Do then returns ctx's error, and the caller cannot tell whether
+// op was stored.
 func (b *Batcher[O]) Do(ctx context.Context, op O) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	it := item[O]{op: op, res: make(chan error, 1)}
+	it := item[O]{ctx: ctx, op: op, res: make(chan error, 1)}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -92,7 +97,10 @@ func (b *Batcher[O]) run() {
 			return
 		}
 		items = append(items[:0], it)
-		items = b.fill(items)
+		items = b.live(b.fill(items))
+		if len(items) == 0 {
+			continue
+		}
 		ops = ops[:0]
 		for _, it := range items {
 			ops = append(ops, it.op)
@@ -103,6 +111,21 @@ func (b *Batcher[O]) run() {
 		}
 		clear(ops) // let the ops be collected
 	}
+}
+
+// live answers the items whose context has ended with its error and
+// returns the others.
+func (b *Batcher[O]) live(items []item[O]) []item[O] {
+	kept := items[:0]
+	for _, it := range items {
+		if err := it.ctx.Err(); err != nil {
+			it.res <- err
+			continue
+		}
+		kept = append(kept, it)
+	}
+	clear(items[len(kept):]) // let the dropped ops be collected
+	return kept
 }
 
 // fill adds what is already queued, and with a delay what arrives within

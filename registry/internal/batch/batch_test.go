@@ -112,3 +112,47 @@ func TestCloseDrains(t *testing.T) {
 		t.Fatalf("%d calls returned nil, %d ops committed", ok.Load(), done.Load())
 	}
 }
+
+// TestExpiredNotCommitted: an op whose context ends while it waits behind
+// a slow commit is dropped, not committed, and its Do returns the
+// context's error; the ops still waited for are committed.
+func TestExpiredNotCommitted(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var committed []string
+	b := New(func(ops []string) []error {
+		if ops[0] == "slow" {
+			close(started)
+			<-release
+		}
+		mu.Lock()
+		committed = append(committed, ops...)
+		mu.Unlock()
+		return make([]error, len(ops))
+	}, 1, 10, 0)
+	defer b.Close()
+	slow := make(chan error, 1)
+	go func() { slow <- b.Do(context.Background(), "slow") }()
+	<-started // the committer is held
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	expired := make(chan error, 1)
+	go func() { expired <- b.Do(ctx, "expired") }()
+	if err := <-expired; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("expired op: %v", err)
+	}
+	kept := make(chan error, 1)
+	go func() { kept <- b.Do(context.Background(), "kept") }()
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-kept; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(committed) != 2 || committed[0] != "slow" || committed[1] != "kept" {
+		t.Fatalf("committed %v, want [slow kept]: an op whose context had ended was committed", committed)
+	}
+}

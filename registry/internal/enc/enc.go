@@ -471,7 +471,7 @@ func CheckReport(r *registry.JobResult) error {
 		return fmt.Errorf("registry: nil job result: %w", registry.ErrInvalid)
 	}
 	switch r.Status {
-	case registry.TargetPending, registry.TargetSucceeded, registry.TargetFailed:
+	case registry.TargetPending, registry.TargetSucceeded, registry.TargetFailed, registry.TargetCancelled:
 	default:
 		return fmt.Errorf("registry: job %s, %q: cannot report %v: %w", r.JobID, r.Endpoint, r.Status, registry.ErrInvalid)
 	}
