@@ -48,7 +48,7 @@ func (a *API) getBootstrapConfig(w http.ResponseWriter, r *http.Request) error {
 	}
 	c, err := bs.Configs().Get(r.Context(), ep)
 	if errors.Is(err, registry.ErrNotFound) {
-		return problem(http.StatusNotFound, fmt.Sprintf("bootstrap: endpoint %q has no configuration of its own", ep))
+		return noBootstrapConfig(ep)
 	}
 	if err != nil {
 		return err
@@ -70,12 +70,9 @@ func (a *API) putBootstrapConfig(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := readBody(r)
+	body, err := readUnmasked(r)
 	if err != nil {
 		return err
-	}
-	if f := maskedField(body); f != "" {
-		return badField(f, "the masked value of a GET cannot be written back: give the secret again (or generatePsk)")
 	}
 	c, err := bootstrap.ParseConfiguration(body)
 	if err != nil {
@@ -102,7 +99,7 @@ func (a *API) deleteBootstrapConfig(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	if _, err := bs.Configs().Get(r.Context(), ep); errors.Is(err, registry.ErrNotFound) {
-		return problem(http.StatusNotFound, fmt.Sprintf("bootstrap: endpoint %q has no configuration of its own", ep))
+		return noBootstrapConfig(ep)
 	}
 	if err := bs.Configs().Delete(r.Context(), ep); err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return err
@@ -133,12 +130,9 @@ func (a *API) putBootstrapTemplates(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	body, err := readBody(r)
+	body, err := readUnmasked(r)
 	if err != nil {
 		return err
-	}
-	if f := maskedField(body); f != "" {
-		return badField(f, "the masked value of a GET cannot be written back: give the secret again (or generatePsk)")
 	}
 	ts, err := bootstrap.ParseTemplates(body)
 	if err != nil {
@@ -474,4 +468,21 @@ func bootstrapEventJSON(e bootstrap.Event) stored {
 		data, _ = json.Marshal(map[string]any{"kind": k, "endpoint": e.Endpoint, "error": err.Error()})
 	}
 	return stored{kind: k, endpoint: e.Endpoint, data: data}
+}
+
+func noBootstrapConfig(ep string) error {
+	return problem(http.StatusNotFound, fmt.Sprintf("bootstrap: endpoint %q has no configuration of its own", ep))
+}
+
+// readUnmasked reads a configuration body and refuses one that carries
+// the mask a GET puts in place of a secret.
+func readUnmasked(r *http.Request) ([]byte, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	if f := maskedField(body); f != "" {
+		return nil, badField(f, "the masked value of a GET cannot be written back: give the secret again (or generatePsk)")
+	}
+	return body, nil
 }

@@ -19,11 +19,7 @@ func (a *API) observeComposite(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer t.cancel()
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	paths, err := compositePaths(body)
+	paths, err := readPaths(r)
 	if err != nil {
 		return err
 	}

@@ -690,17 +690,22 @@ func nonEmpty(paths []objects.Path) ([]objects.Path, error) {
 	return paths, nil
 }
 
+// readPaths reads the body of a composite read or observe: its paths.
+func readPaths(r *http.Request) ([]objects.Path, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return compositePaths(body)
+}
+
 func (a *API) readComposite(w http.ResponseWriter, r *http.Request) error {
 	t, err := a.begin(r)
 	if err != nil {
 		return err
 	}
 	defer t.cancel()
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	paths, err := compositePaths(body)
+	paths, err := readPaths(r)
 	if err != nil {
 		return err
 	}
