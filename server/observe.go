@@ -116,13 +116,20 @@ func (s *Server) Observe(ctx context.Context, ep string, path objects.Path, opts
 		}
 		return nil, node, c.end(err)
 	}
+	s.established(o, seq)
+	return o, node, c.endRead(node, nil, nil)
+}
+
+// established records the device's acceptance of o: the sequence number
+// of its first answer (unless a notification overtook it) and, in the
+// store, the observation itself.
+func (s *Server) established(o *Observation, seq uint32) {
 	o.mu.Lock()
 	if o.last.IsZero() {
 		o.seq, o.last = seq, time.Now()
 	}
 	o.mu.Unlock()
 	s.storeObservation(o)
-	return o, node, c.endRead(node, nil, nil)
 }
 
 // CancelObservation cancels o actively: a GET with Observe 1 on its token

@@ -85,12 +85,7 @@ func (s *Server) ObserveComposite(ctx context.Context, ep string, paths []object
 		}
 		return nil, nodes, c.end(err)
 	}
-	o.mu.Lock()
-	if o.last.IsZero() {
-		o.seq, o.last = seq, time.Now()
-	}
-	o.mu.Unlock()
-	s.storeObservation(o)
+	s.established(o, seq)
 	return o, nodes, c.endRead(nil, nodes, nil)
 }
 
