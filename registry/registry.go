@@ -174,6 +174,14 @@ type BootstrapConfigs interface {
 type ObservationReader interface {
 	// List returns an endpoint's observations, sorted by token.
 	List(ctx context.Context, endpoint string) ([]*Observation, error)
+	// ListAll calls fn with every stored observation, sorted by endpoint
+	// and then token: what a server restores at start in one pass
+	// instead of a List per registration. The store reads a page at a
+	// time and holds no transaction or connection while fn runs, so fn
+	// may change observations; a change ahead of the page being read
+	// may or may not be seen. An error from fn stops ListAll, which
+	// returns it as is.
+	ListAll(ctx context.Context, fn func(*Observation) error) error
 }
 
 // ObservationWriter changes active observations.

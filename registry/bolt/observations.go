@@ -1,9 +1,13 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -50,6 +54,81 @@ func (o observations) List(ctx context.Context, endpoint string) ([]*registry.Ob
 		})
 	})
 	return out, o.s.wrap(fmt.Sprintf("observations of %q", endpoint), err)
+}
+
+// listAllPage is how many observations ListAll reads per read
+// transaction: fn runs outside it, since a write (fn may Delete) that
+// has to grow the file waits for every open read transaction.
+const listAllPage = 1000
+
+func (o observations) ListAll(ctx context.Context, fn func(*registry.Observation) error) error {
+	var start []byte
+	for {
+		if err := ctx.Err(); err != nil {
+			return o.s.wrap("all observations", err)
+		}
+		page, last, err := o.page(start)
+		if err != nil {
+			return o.s.wrap("all observations", err)
+		}
+		for _, obs := range page {
+			if err := fn(obs); err != nil {
+				return err
+			}
+		}
+		if len(page) < listAllPage {
+			return nil
+		}
+		start = append(last, 0) // the first key after last
+	}
+}
+
+// page reads up to listAllPage observations from the first key at or
+// after start, and returns them with the last key read. The values are
+// copied out of the transaction and decoded after it, on every core:
+// JSON decoding is most of a restore's time, which a List per endpoint
+// used to spread over several goroutines.
+func (o observations) page(start []byte) ([]*registry.Observation, []byte, error) {
+	raw := make([][]byte, 0, listAllPage)
+	var last []byte
+	err := o.s.view(func(tx *bolt.Tx) error {
+		err := prefix(tx.Bucket(bObs), nil, start, func(k, v []byte) (bool, error) {
+			raw = append(raw, bytes.Clone(v))
+			last = k
+			return len(raw) < listAllPage, nil
+		})
+		last = bytes.Clone(last) // k is valid only inside the transaction
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	page, err := decodeObservations(raw)
+	return page, last, err
+}
+
+// decodeObservations decodes raw on up to GOMAXPROCS goroutines.
+func decodeObservations(raw [][]byte) ([]*registry.Observation, error) {
+	out := make([]*registry.Observation, len(raw))
+	workers := min(runtime.GOMAXPROCS(0), len(raw)/64+1)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(raw); i += workers {
+				obs, err := decodeObservation(raw[i])
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				out[i] = obs
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 func decodeObservation(v []byte) (*registry.Observation, error) {

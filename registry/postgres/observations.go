@@ -1,9 +1,12 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/lwm2md/lwm2md/registry"
 	"github.com/lwm2md/lwm2md/registry/internal/enc"
@@ -64,6 +67,60 @@ func (o observations) List(ctx context.Context, endpoint string) ([]*registry.Ob
 	if err != nil {
 		return nil, wrapErr(what, err)
 	}
+	out, err := scanObservations(rows)
+	return out, wrapErr(what, err)
+}
+
+// listAllPage is how many observations ListAll reads per query: fn runs
+// between queries, so that it may use the pool (and the connection the
+// page was read on is back in it).
+const listAllPage = 1000
+
+func (o observations) ListAll(ctx context.Context, fn func(*registry.Observation) error) error {
+	const what = "all observations"
+	const cols = `SELECT endpoint, token, registration_id, paths, composite, format, attributes, started FROM observations`
+	var after *registry.Observation
+	for {
+		p, err := o.s.q()
+		if err != nil {
+			return err
+		}
+		// Keyset paging on the primary key (endpoint, token): each page
+		// starts after the last row of the one before, an index range
+		// scan whatever the page.
+		var rows pgx.Rows
+		if after == nil {
+			rows, err = p.Query(ctx, cols+` ORDER BY endpoint, token LIMIT $1`, listAllPage)
+		} else {
+			rows, err = p.Query(ctx, cols+` WHERE (endpoint, token) > ($1, $2) ORDER BY endpoint, token LIMIT $3`,
+				after.Endpoint, after.Token, listAllPage)
+		}
+		if err != nil {
+			return wrapErr(what, err)
+		}
+		page, err := scanObservations(rows)
+		if err != nil {
+			return wrapErr(what, err)
+		}
+		if len(page) == listAllPage {
+			// The key of the last row, before fn may change the row.
+			last := page[len(page)-1]
+			after = &registry.Observation{Endpoint: last.Endpoint, Token: bytes.Clone(last.Token)}
+		}
+		for _, obs := range page {
+			if err := fn(obs); err != nil {
+				return err
+			}
+		}
+		if len(page) < listAllPage {
+			return nil
+		}
+	}
+}
+
+// scanObservations reads the rows of a SELECT of every observations
+// column, in the table's order, and closes them.
+func scanObservations(rows pgx.Rows) ([]*registry.Observation, error) {
 	defer rows.Close()
 	var out []*registry.Observation
 	for rows.Next() {
@@ -71,14 +128,14 @@ func (o observations) List(ctx context.Context, endpoint string) ([]*registry.Ob
 		var format int32
 		var started time.Time
 		if err := rows.Scan(&s.Endpoint, &s.Token, &s.RegistrationID, &s.Paths, &s.Composite, &format, &s.Attributes, &started); err != nil {
-			return nil, wrapErr(what, err)
+			return nil, err
 		}
 		s.Format, s.Started = uint16(format), started
 		obs, err := s.Observation()
 		if err != nil {
-			return nil, wrapErr(what, err)
+			return nil, err
 		}
 		out = append(out, obs)
 	}
-	return out, wrapErr(what, rows.Err())
+	return out, rows.Err()
 }

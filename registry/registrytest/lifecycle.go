@@ -350,4 +350,5 @@ func testClosed(t *testing.T, s registry.Store) {
 	wantErr(t, errOf(s.Registrations().Get(ctx, "x")), registry.ErrClosed, "Get after Close")
 	wantErr(t, s.Registrations().Put(ctx, fullRegistration("x", "y")), registry.ErrClosed, "Put after Close")
 	wantErr(t, errOf(s.Queue().Enqueue(ctx, request("x", "read", "/3"))), registry.ErrClosed, "Enqueue after Close")
+	wantErr(t, s.Observations().ListAll(ctx, func(*registry.Observation) error { return nil }), registry.ErrClosed, "ListAll after Close")
 }

@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"EncryptionAtRest", testEncryptionAtRest},
 		{"Bootstrap", testBootstrap},
 		{"Observations", testObservations},
+		{"ObservationListAll", testObservationListAll},
 		{"QueueOrder", testQueueOrder},
 		{"QueueClaim", testQueueClaim},
 		{"QueueDeadlines", testQueueDeadlines},
