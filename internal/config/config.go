@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,11 +55,13 @@ type Config struct {
 	BridgeSenML   string // off, json or cbor: one SenML message per notification/Send
 	NATSCreds     string // NATS credentials file for nats-url
 	QueueTimeout  string // deadline of a queued request that has none
+	NodeName      string // this node in the registry's leases; empty: the host name
 	APICORS       string // origins allowed to call the REST API from a browser
 	APIRate       string // REST API requests per second per caller; 0: no limit
 	APIBurst      string // REST API burst per caller
 	LogLevel      string // debug, info, warn, error
 	LogFormat     string // text or json
+	LogLevels     string // per-component levels: server=debug,bridge=warn
 	ConfigFile    string // where the YAML came from, if anywhere
 	explicitlySet map[string]string
 }
@@ -100,8 +103,44 @@ var settings = []setting{
 	{name: "api-burst", def: "100", help: "REST API requests each token (each client address without tokens) may make at once above api-rate", field: func(c *Config) *string { return &c.APIBurst }, check: checkCount},
 	{name: "awake-window", def: "93s", help: "how long a queue-mode device counts as awake after its last message (Go duration)", field: func(c *Config) *string { return &c.AwakeWindow }, check: checkDuration},
 	{name: "queue-timeout", def: "24h", help: "deadline of a request queued for a sleeping device when the caller gives none (Go duration)", field: func(c *Config) *string { return &c.QueueTimeout }, check: checkDuration},
+	{name: "node-name", def: "", help: "name of this node in the registry's leases of job targets: a node restarting under its name takes back at once what it held; nodes sharing PostgreSQL need distinct names; empty: the host name", field: func(c *Config) *string { return &c.NodeName }},
 	{name: "log-level", def: "info", help: "log level: debug, info, warn or error", field: func(c *Config) *string { return &c.LogLevel }, check: oneOf("debug", "info", "warn", "error")},
 	{name: "log-format", def: "text", help: "log format: text or json", field: func(c *Config) *string { return &c.LogFormat }, check: oneOf("text", "json")},
+	{name: "log-levels", def: "", help: "levels of single components over log-level, comma-separated component=level (components: " + strings.Join(LogComponents, ", ") + ")", field: func(c *Config) *string { return &c.LogLevels }, check: checkLogLevels},
+}
+
+// LogComponents are the values of the "component" attribute of log lines,
+// which log-levels can set apart.
+var LogComponents = []string{"server", "bootstrap", "bridge", "api", "http", "lastvalue"}
+
+// ParseLogLevels reads log-levels: "server=debug,bridge=warn" gives each
+// named component its level.
+func ParseLogLevels(v string) (map[string]string, error) {
+	levels := map[string]string{}
+	level := oneOf("debug", "info", "warn", "error")
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		comp, lvl, ok := strings.Cut(part, "=")
+		comp, lvl = strings.TrimSpace(comp), strings.TrimSpace(lvl)
+		if !ok {
+			return nil, fmt.Errorf("%q is not component=level", part)
+		}
+		if !slices.Contains(LogComponents, comp) {
+			return nil, fmt.Errorf("unknown component %q (components: %s)", comp, strings.Join(LogComponents, ", "))
+		}
+		if err := level(lvl); err != nil {
+			return nil, fmt.Errorf("%s: %w", comp, err)
+		}
+		levels[comp] = lvl
+	}
+	return levels, nil
+}
+
+func checkLogLevels(v string) error {
+	_, err := ParseLogLevels(v)
+	return err
 }
 
 // EnvName is the environment variable of a setting: coap-addr is

@@ -211,6 +211,25 @@ var stats = []stat{
 	{"events_dropped_total", "Events lost because a subscriber was too slow.", true, func(s server.Stats) float64 { return float64(s.EventsDropped) }},
 	{"transport_errors_total", "Datagrams the CoAP layer could not process.", true, func(s server.Stats) float64 { return float64(s.TransportErrors) }},
 	{"oversized_total", "Datagrams over the maximum message size.", true, func(s server.Stats) float64 { return float64(s.Oversized) }},
+	{"coap_messages_received_total", "CoAP messages received and decoded, UDP and DTLS.", true, func(s server.Stats) float64 { return float64(s.MessagesReceived) }},
+	{"coap_retransmissions_received_total", "Confirmable messages a peer sent again (same message ID): lost answers or a slow server.", true, func(s server.Stats) float64 { return float64(s.Retransmissions) }},
+	{"dtls_handshakes_total", "DTLS handshakes that ended in an authenticated session.", true, func(s server.Stats) float64 { return float64(s.DTLSHandshakes) }},
+}
+
+// handshakeFailures is lwm2md_server_dtls_handshake_failures_total by
+// reason; every reason is exported from the start, at 0.
+var handshakeFailures = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "server", "dtls_handshake_failures_total"),
+	"DTLS handshakes that failed, by reason: credentials (unknown PSK identity or certificate), timeout (a wrong PSK key ends here), cap (association cap), refused (credentials gone after the handshake), other.",
+	[]string{"reason"}, nil)
+
+func failureReasons(f server.HandshakeFailures) []struct {
+	reason string
+	n      uint64
+} {
+	return []struct {
+		reason string
+		n      uint64
+	}{{"credentials", f.Credentials}, {"timeout", f.Timeout}, {"cap", f.Cap}, {"refused", f.Refused}, {"other", f.Other}}
 }
 
 func init() {
@@ -223,6 +242,7 @@ func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, st := range stats {
 		ch <- statDescs[st.name]
 	}
+	ch <- handshakeFailures
 }
 
 func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -233,5 +253,8 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 			t = prometheus.CounterValue
 		}
 		ch <- prometheus.MustNewConstMetric(statDescs[st.name], t, st.value(s))
+	}
+	for _, f := range failureReasons(s.HandshakeFailures) {
+		ch <- prometheus.MustNewConstMetric(handshakeFailures, prometheus.CounterValue, float64(f.n), f.reason)
 	}
 }

@@ -63,6 +63,9 @@ func TestServerMetrics(t *testing.T) {
 		`lwm2md_operation_duration_seconds_count{op="read",outcome="ok"} 1`,
 		`lwm2md_operation_duration_seconds_count{op="read",outcome="4.04"} 1`,
 		`lwm2md_server_associations 1`,
+		`lwm2md_server_coap_messages_received_total `,
+		`lwm2md_server_dtls_handshake_failures_total{reason="credentials"} 0`,
+		`lwm2md_server_dtls_handshakes_total 0`,
 		`go_goroutines`,
 		`process_resident_memory_bytes`,
 	}
