@@ -79,7 +79,7 @@ type Config struct {
 	// in both directions. Default: 64 KiB.
 	MaxMessageSize int
 	// SocketBuffer is the receive and send buffer asked of the kernel for
-	// the UDP socket (SO_RCVBUF, SO_SNDBUF), in bytes: room for the bursts
+	// the UDP and DTLS sockets (SO_RCVBUF, SO_SNDBUF), in bytes: room for the bursts
 	// of a large fleet, which the kernel's default (about 200 KiB) drops.
 	// Linux caps it at net.core.rmem_max and wmem_max. Default: 4 MiB; a
 	// negative value keeps the kernel's default.

@@ -114,16 +114,37 @@ type dtlsTransport struct {
 	coap           *server.Server
 	done           chan struct{}
 	lastRefusedLog atomic.Int64 // unix nanoseconds of the last info line of logRefused
+	psk            pskBindings  // endpoints found by the handshakes' key lookups
 }
 
-// dtlsListener adapts pion's listener to go-coap's Listener.
-type dtlsListener struct{ net.Listener }
+// dtlsListener adapts pion's listener to go-coap's Listener; udp is the
+// packet listener under pion (dtlsnet.go).
+type dtlsListener struct {
+	net.Listener
+	udp *cidListener
+}
 
+// AcceptWithContext hands go-coap a session that follows its device's
+// address as soon as pion authenticates a record from a new one (see
+// followConn). go-coap accepts from one goroutine, so the packet session
+// the last Accept made is the one under pion's new connection.
 func (l dtlsListener) AcceptWithContext(ctx context.Context) (net.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return l.Accept()
+	c, err := l.Accept()
+	pc := l.udp.takeAccepted()
+	if err != nil {
+		if pc != nil {
+			_ = pc.Close() // refused by dtlsAttempt: pion leaves it open
+		}
+		return nil, err
+	}
+	dc, ok := c.(*dtls.Conn)
+	if !ok || pc == nil {
+		return c, nil
+	}
+	return &followConn{Conn: dc, pc: pc}, nil
 }
 
 // listenDTLS binds Config.DTLSAddr.
@@ -132,11 +153,20 @@ func (s *Server) listenDTLS() (*dtlsTransport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: DTLSAddr %s: %w", s.cfg.DTLSAddr, err)
 	}
-	l, err := dtls.ListenWithOptions("udp", laddr, s.dtlsOptions()...)
+	cidLen := cidSize
+	if s.cfg.DisableConnectionID {
+		cidLen = 0
+	}
+	udp, err := listenCID(laddr, s.cfg.SocketBuffer, cidLen)
 	if err != nil {
 		return nil, fmt.Errorf("server: listen dtls %s: %w", s.cfg.DTLSAddr, err)
 	}
-	return &dtlsTransport{listener: &dtlsListener{l}}, nil
+	l, err := dtls.NewListenerWithOptions(udp, s.dtlsOptions()...)
+	if err != nil {
+		_ = udp.Close()
+		return nil, fmt.Errorf("server: listen dtls %s: %w", s.cfg.DTLSAddr, err)
+	}
+	return &dtlsTransport{listener: &dtlsListener{Listener: l, udp: udp}}, nil
 }
 
 // dtlsOptions configure pion for the LwM2M security modes.
@@ -171,15 +201,17 @@ func (s *Server) dtlsOptions() []dtls.ServerOption {
 }
 
 // pskKey is pion's PSK callback: the key of the identity the client sent.
-// An unknown identity fails the handshake.
+// An unknown identity fails the handshake. The endpoint found with the key
+// is kept for authenticated, which then need not read the store again.
 func (s *Server) pskKey(identity []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), credentialTimeout)
 	defer cancel()
-	_, key, err := s.cfg.Credentials.PSK(ctx, identity)
+	ep, key, err := s.cfg.Credentials.PSK(ctx, identity)
 	if err != nil {
 		s.logRefused("dtls handshake refused: PSK identity", "identity", fmt.Sprintf("%q", identity), "err", err)
 		return nil, err
 	}
+	s.dtls.psk.remember(identity, ep, time.Now())
 	return key, nil
 }
 
@@ -229,6 +261,7 @@ func (s *Server) dtlsAttempt(addr net.Addr) error {
 	if s.assocs.Load() < int64(s.cfg.MaxAssociations) {
 		return nil
 	}
+	s.stats.hs.capped.Add(1)
 	s.capReached(addr.String())
 	return fmt.Errorf("server: association cap %d reached", s.cfg.MaxAssociations)
 }
@@ -284,15 +317,26 @@ type dtlsOptions struct{ s *Server }
 func (o dtlsOptions) DTLSServerApply(cfg *server.Config) {
 	s := o.s
 	cfg.Handler = s.coapHandler()
-	cfg.Errors = s.transportError
+	cfg.Errors = s.dtlsError // counts the failed handshakes (stats.go)
 	cfg.MaxMessageSize = uint32(s.cfg.MaxMessageSize) + 1
-	cfg.PeriodicRunner = periodic.New(s.stop, time.Second)
+	cfg.PeriodicRunner = s.dtlsPeriodic(periodic.New(s.stop, time.Second))
 	// go-coap's default closes a DTLS association after 16 s without a
 	// datagram; ours follows the registration's lifetime (see bind).
 	cfg.CreateInactivityMonitor = s.newAssociation
 	cfg.OnNewConn = s.onNewDTLSConn
 	cfg.RequestMonitor = s.monitor
 	cfg.HandshakeTimeout = s.cfg.HandshakeTimeout
+}
+
+// dtlsPeriodic adds to go-coap's periodic sweep (retransmissions, idle
+// associations) the forgetting of PSK lookups whose handshake failed.
+func (s *Server) dtlsPeriodic(run periodic.Func) periodic.Func {
+	return func(f func(now time.Time) bool) {
+		run(func(now time.Time) bool {
+			s.dtls.psk.sweep(now.Add(-s.cfg.HandshakeTimeout))
+			return f(now)
+		})
+	}
 }
 
 // onNewDTLSConn runs after a successful handshake, before the first
@@ -303,6 +347,7 @@ func (o dtlsOptions) DTLSServerApply(cfg *server.Config) {
 func (s *Server) onNewDTLSConn(cc *udpClient.Conn) {
 	peer, err := s.authenticated(cc)
 	if err != nil {
+		s.stats.hs.refused.Add(1)
 		s.log.Info("dtls session refused", "peer", cc.RemoteAddr().String(), "err", err)
 		_ = cc.Close()
 		return
@@ -323,10 +368,12 @@ func (s *Server) onNewDTLSConn(cc *udpClient.Conn) {
 		s.mu.Unlock()
 	})
 	if n > int64(s.cfg.MaxAssociations) {
+		s.stats.hs.capped.Add(1)
 		s.capReached(cc.RemoteAddr().String())
 		_ = cc.Close()
 		return
 	}
+	s.stats.hs.ok.Add(1)
 	s.log.Debug("dtls session", "peer", cc.RemoteAddr().String(), "ep", peer.endpoint, "mode", peer.mode, "identity", peer.identity)
 	s.mu.Lock()
 	var reg *Registration
@@ -345,7 +392,7 @@ func (s *Server) onNewDTLSConn(cc *udpClient.Conn) {
 
 // authenticated reads the endpoint a finished handshake is bound to.
 func (s *Server) authenticated(cc *udpClient.Conn) (*dtlsPeer, error) {
-	dc, ok := cc.NetConn().(*dtls.Conn)
+	dc, ok := cc.NetConn().(interface{ ConnectionState() (dtls.State, bool) })
 	if !ok {
 		return nil, fmt.Errorf("server: dtls: not a DTLS connection (%T)", cc.NetConn())
 	}
@@ -366,9 +413,14 @@ func (s *Server) authenticated(cc *udpClient.Conn) (*dtlsPeer, error) {
 		}
 		return &dtlsPeer{endpoint: ep, identity: cert.Subject.String(), mode: "x509"}, nil
 	}
-	ep, _, err := s.cfg.Credentials.PSK(ctx, state.IdentityHint)
-	if err != nil {
-		return nil, err
+	ep, ok := s.dtls.psk.take(state.IdentityHint)
+	if !ok {
+		// The entry is gone: another handshake with this identity took
+		// it, or it outlived HandshakeTimeout.
+		var err error
+		if ep, _, err = s.cfg.Credentials.PSK(ctx, state.IdentityHint); err != nil {
+			return nil, err
+		}
 	}
 	return &dtlsPeer{endpoint: ep, identity: string(state.IdentityHint), mode: "psk"}, nil
 }

@@ -1,21 +1,15 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,10 +44,6 @@ func (benchCredentials) Certificate(context.Context, *x509.Certificate) (string,
 func (benchCredentials) Secured(_ context.Context, ep string) (bool, error) {
 	return strings.HasPrefix(ep, "bench-"), nil
 }
-
-// quietBench turns the server's log off: the test log buffer would grow
-// with every session and count as the server's memory.
-func quietBench(c *Config) { c.Logger = slog.New(slog.DiscardHandler) }
 
 // benchDevice handshakes as bench-N and registers.
 func benchDevice(addr string, n int64) (*udpClient.Conn, error) {
@@ -127,73 +117,14 @@ func BenchmarkDTLSIdleSession(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		s := newDTLSServer(b, benchCredentials{}, quietBench)
-		before, gBefore := memInUse(), runtime.NumGoroutine()
-		cpu0, t0 := cpuTime(), time.Now()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestDTLSBenchDevices$", "-test.v")
-		cmd.Env = append(os.Environ(), "LWM2MD_DTLS_DEVICES="+strconv.Itoa(n), "LWM2MD_DTLS_ADDR="+s.DTLSAddr().String())
-		stdin, _ := cmd.StdinPipe()
-		stdout, _ := cmd.StdoutPipe()
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		ready := waitReady(stdout)
-		if !ready {
-			b.Fatal("the device process did not get ready")
-		}
-		deadline := time.Now().Add(time.Minute)
-		for s.Stats().Registrations < n && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		reportServerCPU(b, n, cpu0, t0)
-		after := memInUse()
-		b.ReportMetric(float64(after-before)/float64(n), "B/session")
-		b.ReportMetric(float64(runtime.NumGoroutine()-gBefore)/float64(n), "goroutines/session")
+		m := startIdleMeasure()
+		stop := startDeviceProcess(b, s, n, "TestDTLSBenchDevices",
+			"LWM2MD_DTLS_DEVICES="+strconv.Itoa(n), "LWM2MD_DTLS_ADDR="+s.DTLSAddr().String())
+		m.report(b, n, "session")
 		b.ReportMetric(float64(s.Stats().Associations), "sessions")
-		_ = stdin.Close()
-		_ = cmd.Wait()
+		stop()
 		_ = s.Close()
 	}
-}
-
-func waitReady(r io.Reader) bool {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		if sc.Text() == "devices ready" {
-			go func() { _, _ = io.Copy(io.Discard, r) }()
-			return true
-		}
-	}
-	return false
-}
-
-// cpuTime is the CPU time (user and system) this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportServerCPU reports the server's CPU time per registration and the
-// rate of registrations since t0, the devices running in a child process:
-// the CPU figure is the server's alone (the benchmark's own polling is
-// negligible), so 1 s divided by it is what one core of the server takes.
-func reportServerCPU(b *testing.B, n int, cpu0 time.Duration, t0 time.Time) {
-	cpu := cpuTime() - cpu0
-	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "server-CPU-µs/registration")
-	b.ReportMetric(float64(n)/time.Since(t0).Seconds(), "registrations/s")
-}
-
-// memInUse is the live heap plus goroutine stacks, after collection.
-func memInUse() int64 {
-	var m runtime.MemStats
-	for i := 0; i < 3; i++ {
-		runtime.GC()
-	}
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc) + int64(m.StackInuse)
 }
 
 // TestDTLSBenchDevices is the device process of BenchmarkDTLSIdleSession;
@@ -204,36 +135,11 @@ func TestDTLSBenchDevices(t *testing.T) {
 	if addr == "" || n == 0 {
 		t.Skip("the device process of BenchmarkDTLSIdleSession (LWM2MD_DTLS_ADDR, LWM2MD_DTLS_DEVICES)")
 	}
-	conns := make([]*udpClient.Conn, n)
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	errs := make(chan error, n)
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
-				}
-				cc, err := benchDevice(addr, i)
-				if err != nil {
-					errs <- err
-					return
-				}
-				conns[i] = cc
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	fmt.Println("devices ready")
-	_, _ = io.Copy(io.Discard, os.Stdin) // hold the sessions until the benchmark closes stdin
-	for _, cc := range conns {
-		_ = cc.Close()
-	}
+	holdDevices(t, n, 16, func(i int) (io.Closer, error) {
+		cc, err := benchDevice(addr, int64(i))
+		if err != nil {
+			return nil, err // not a nil *Conn in an io.Closer
+		}
+		return cc, nil
+	})
 }

@@ -21,8 +21,8 @@ import (
 // it (handleResponse) and acknowledge a confirmable one with an empty ACK
 // (RFC 7641 §4.5). It reports whether it did; the others (the first
 // answer of an Observe still in progress, which go-coap routes to the
-// waiting request, and block-wise notifications, which go-coap
-// reassembles) go the usual way, as do those of a cancel in progress.
+// waiting request, and those of a cancel in progress) go the usual way.
+// A block-wise one is completed by blockNotification (observeblock.go).
 //
 // Why: go-coap caches every answer it sends to a CON or NON message for
 // EXCHANGE_LIFETIME (247 s) and its UDP server walks the peer's whole
@@ -34,9 +34,6 @@ import (
 // handleResponse drops as not newer (RFC 7641 §3.4), and gets the same
 // empty ACK again.
 func (s *Server) ingestNotification(cc *udpClient.Conn, r *pool.Message, o *Observation) bool {
-	if r.HasOption(message.Block2) {
-		return false
-	}
 	// Before its first answer (a new Observe, or one restored and being
 	// re-issued) and while it is being cancelled, a request with the
 	// observation's token is in progress, whose answer may come as a
@@ -47,6 +44,9 @@ func (s *Server) ingestNotification(cc *udpClient.Conn, r *pool.Message, o *Obse
 	o.mu.Unlock()
 	if !mine {
 		return false
+	}
+	if r.HasOption(message.Block2) {
+		return s.blockNotification(cc, r, o) // observeblock.go
 	}
 	return s.ingest.enqueue(s, cc, r, o.Endpoint)
 }
@@ -98,15 +98,7 @@ func (p *ingestPool) enqueue(s *Server, cc *udpClient.Conn, r *pool.Message, end
 	if err != nil {
 		return false
 	}
-	m := cc.AcquireMessage(cc.Context())
-	m.SetCode(r.Code())
-	m.SetType(r.Type())
-	m.SetMessageID(r.MessageID())
-	m.SetToken(r.Token())
-	m.ResetOptionsTo(r.Options())
-	if len(body) > 0 {
-		m.SetBody(bytes.NewReader(body))
-	}
+	m := copyMessage(cc, r, body)
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
@@ -116,6 +108,21 @@ func (p *ingestPool) enqueue(s *Server, cc *udpClient.Conn, r *pool.Message, end
 	s.inflight.Add(1)
 	p.queues[fnv32(endpoint)%uint32(len(p.queues))] <- ingestItem{cc: cc, m: m}
 	return true
+}
+
+// copyMessage copies r, with body as its payload, into a message of cc's
+// pool: go-coap reuses the datagram's message once the monitor returns.
+func copyMessage(cc *udpClient.Conn, r *pool.Message, body []byte) *pool.Message {
+	m := cc.AcquireMessage(cc.Context())
+	m.SetCode(r.Code())
+	m.SetType(r.Type())
+	m.SetMessageID(r.MessageID())
+	m.SetToken(r.Token())
+	m.ResetOptionsTo(r.Options())
+	if len(body) > 0 {
+		m.SetBody(bytes.NewReader(body))
+	}
+	return m
 }
 
 // copyBody copies r's payload into a slice of its size (pool.Message's
@@ -160,6 +167,10 @@ func (p *ingestPool) close() {
 func (s *Server) ingestOne(it ingestItem) {
 	defer s.inflight.Add(-1)
 	defer it.cc.ReleaseMessage(it.m)
+	if it.m.Code() == codes.POST {
+		s.ingestSend(it.cc, it.m) // a Send taken by takeSend (send.go)
+		return
+	}
 	s.handleResponse(it.cc, it.m)
 	if it.m.Type() == message.Confirmable {
 		s.emptyACK(it.cc, it.m)

@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -43,6 +41,9 @@ func dialNotifier(addr *net.UDPAddr, ep string) (*notifier, error) {
 	go n.read()
 	return n, nil
 }
+
+// Close closes the device's socket, which ends its reader.
+func (n *notifier) Close() error { return n.conn.Close() }
 
 func (n *notifier) write(m message.Message) error {
 	b := make([]byte, 0, 64)
@@ -164,48 +165,30 @@ func benchNotifiers(b *testing.B, s *testServer, count int) []*notifier {
 	b.Helper()
 	addr := s.Addr().(*net.UDPAddr)
 	ns := make([]*notifier, count)
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	errs := make(chan error, 16)
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= count {
-					return
-				}
-				n, err := dialNotifier(addr, "notify-"+strconv.Itoa(i))
-				if err == nil {
-					err = n.register(20 * time.Second)
-				}
-				if err == nil {
-					c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-					_, _, err = s.Observe(c, n.ep, path("/3303/0/5700"))
-					cancel()
-				}
-				if err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-					return
-				}
-				ns[i] = n
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
 	b.Cleanup(func() {
 		for _, n := range ns {
-			_ = n.conn.Close()
+			if n != nil {
+				_ = n.Close()
+			}
 		}
 	})
+	err := parallel(count, 16, func(i int) error {
+		n, err := dialNotifier(addr, "notify-"+strconv.Itoa(i))
+		if err != nil {
+			return err
+		}
+		ns[i] = n
+		if err := n.register(20 * time.Second); err != nil {
+			return err
+		}
+		c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, _, err = s.Observe(c, n.ep, path("/3303/0/5700"))
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
 	return ns
 }
 
@@ -312,30 +295,12 @@ func BenchmarkUDPIdleDevice(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		s := newServer(b, quietBench)
-		before, gBefore := memInUse(), runtime.NumGoroutine()
-		cpu0, t0 := cpuTime(), time.Now()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestUDPBenchDevices$", "-test.v")
-		cmd.Env = append(os.Environ(), "LWM2MD_UDP_DEVICES="+strconv.Itoa(n), "LWM2MD_UDP_ADDR="+s.Addr().String())
-		stdin, _ := cmd.StdinPipe()
-		stdout, _ := cmd.StdoutPipe()
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		if !waitReady(stdout) {
-			b.Fatal("the device process did not get ready")
-		}
-		deadline := time.Now().Add(time.Minute)
-		for s.Stats().Registrations < n && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		reportServerCPU(b, n, cpu0, t0)
-		after := memInUse()
-		b.ReportMetric(float64(after-before)/float64(n), "B/device")
-		b.ReportMetric(float64(runtime.NumGoroutine()-gBefore)/float64(n), "goroutines/device")
+		m := startIdleMeasure()
+		stop := startDeviceProcess(b, s, n, "TestUDPBenchDevices",
+			"LWM2MD_UDP_DEVICES="+strconv.Itoa(n), "LWM2MD_UDP_ADDR="+s.Addr().String())
+		m.report(b, n, "device")
 		b.ReportMetric(float64(s.Stats().Registrations), "registrations")
-		_ = stdin.Close()
-		_ = cmd.Wait()
+		stop()
 		_ = s.Close()
 	}
 }
@@ -352,39 +317,11 @@ func TestUDPBenchDevices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := make([]*notifier, n)
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	errs := make(chan error, n)
-	for w := 0; w < 32; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				d, err := dialNotifier(ua, "idle-"+strconv.Itoa(i))
-				if err == nil {
-					ns[i] = d
-					err = d.register(30 * time.Second)
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	fmt.Println("devices ready")
-	_, _ = io.Copy(io.Discard, os.Stdin) // hold the devices until the benchmark closes stdin
-	for _, d := range ns {
-		_ = d.conn.Close()
-	}
+	holdDevices(t, n, 32, func(i int) (io.Closer, error) {
+		d, err := dialNotifier(ua, "idle-"+strconv.Itoa(i))
+		if err != nil {
+			return nil, err
+		}
+		return d, d.register(30 * time.Second)
+	})
 }

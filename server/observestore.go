@@ -39,10 +39,6 @@ import (
 	"github.com/lwm2md/lwm2md/registry"
 )
 
-// restoreWorkers bound the concurrent List calls of restoreObservations
-// (one per restored registration: PostgreSQL answers them in parallel).
-const restoreWorkers = 8
-
 // storeObservation keeps o, which the device has just accepted, in
 // Config.Observations. A store failure is logged and the observation goes
 // on in memory: the device is observing already, and refusing it now
@@ -99,48 +95,36 @@ func (s *Server) dropStoredObservations(ctx context.Context, ep string) error {
 }
 
 // restoreObservations files the stored observations of every restored
-// registration, at Start, before the listeners serve. Observations of an
-// earlier registration of the endpoint (left by a crash between a
-// re-registration and their removal) are removed.
+// registration, at Start, before the listeners serve, in one pass over
+// the store (ListAll) rather than a List per registration. Observations
+// of an earlier registration of the endpoint (left by a crash between a
+// re-registration and their removal) are removed; those of an endpoint
+// without a restored registration are left alone (an expired one's went
+// with it in restore).
 func (s *Server) restoreObservations(ctx context.Context) error {
 	if s.cfg.Observations == nil {
 		return nil
 	}
-	s.mu.RLock()
-	sessions := make([]*session, 0, len(s.byID))
-	for _, sess := range s.byID {
-		sessions = append(sessions, sess)
-	}
-	s.mu.RUnlock()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		restored int
-	)
-	next := make(chan *session)
-	for range min(restoreWorkers, len(sessions)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for sess := range next {
-				n, err := s.restoreSessionObservations(ctx, sess)
-				mu.Lock()
-				restored += n
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
+	restored := 0
+	err := s.cfg.Observations.ListAll(ctx, func(ro *registry.Observation) error {
+		s.mu.RLock()
+		sess := s.byEP[ro.Endpoint]
+		s.mu.RUnlock()
+		switch {
+		case sess == nil:
+			return nil
+		case ro.RegistrationID != sess.reg.ID || len(ro.Paths) == 0:
+			if err := s.cfg.Observations.Delete(ctx, ro.Endpoint, ro.Token); err != nil {
+				return fmt.Errorf("%s: %w", ro.Endpoint, err)
 			}
-		}()
-	}
-	for _, sess := range sessions {
-		next <- sess
-	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+			return nil
+		}
+		s.fileRestored(fromStoredObservation(ro, sess))
+		restored++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("server: restore observations: %w", err)
 	}
 	if restored > 0 {
 		s.log.Info("observations restored", "count", restored)
@@ -148,30 +132,14 @@ func (s *Server) restoreObservations(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) restoreSessionObservations(ctx context.Context, sess *session) (int, error) {
-	reg := sess.reg
-	stored, err := s.cfg.Observations.List(ctx, reg.Endpoint)
-	if err != nil {
-		return 0, fmt.Errorf("server: restore observations: %s: %w", reg.Endpoint, err)
+// fileRestored files a restored observation under its token.
+func (s *Server) fileRestored(o *Observation) {
+	s.obsMu.Lock()
+	defer s.obsMu.Unlock()
+	if o.sess.obs == nil {
+		o.sess.obs = make(map[string]*Observation)
 	}
-	n := 0
-	for _, ro := range stored {
-		if ro.RegistrationID != reg.ID || len(ro.Paths) == 0 {
-			if err := s.cfg.Observations.Delete(ctx, ro.Endpoint, ro.Token); err != nil {
-				return n, fmt.Errorf("server: restore observations: %s: %w", reg.Endpoint, err)
-			}
-			continue
-		}
-		o := fromStoredObservation(ro, sess)
-		s.obsMu.Lock()
-		if sess.obs == nil {
-			sess.obs = make(map[string]*Observation)
-		}
-		s.obs[o.token], sess.obs[o.token] = o, o
-		s.obsMu.Unlock()
-		n++
-	}
-	return n, nil
+	s.obs[o.token], o.sess.obs[o.token] = o, o
 }
 
 // toStoredObservation is o as the registry keeps it.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -110,3 +111,69 @@ func TestSendErrors(t *testing.T) {
 }
 
 func codesMedia(cf int) message.MediaType { return message.MediaType(cf) }
+
+// A Send is taken past go-coap's response cache (takeSend); its
+// duplicates still get the same answer (RFC 7252 §4.5) and are not
+// published twice, a bad one included, and a non-confirmable Send is
+// answered with a non-confirmable 2.04 (RFC 7252 §5.2.3).
+func TestSendDuplicates(t *testing.T) {
+	s := newServer(t, nil)
+	sub := s.Subscribe(16)
+	defer sub.Close()
+	p := newRawPeer(t, s)
+	if r := p.request(codes.POST, "/rd", []string{"ep=dup-sender", "lwm2m=1.1"}, 40, []byte("</3/0>")); r.Code != codes.Created {
+		t.Fatalf("register: %v", r.Code)
+	}
+	// answer sends m (again) and returns the server's answer with its
+	// message ID, or false.
+	answer := func(m message.Message, typ message.Type) (message.Message, bool) {
+		p.send(m)
+		for {
+			r, ok := p.recv(time.Second)
+			if !ok {
+				return r, false
+			}
+			if r.Type == typ && (typ != message.Acknowledgement || r.MessageID == m.MessageID) {
+				return r, true
+			}
+		}
+	}
+	good := message.Message{Code: codes.POST, Type: message.Confirmable, MessageID: p.nextMID(), Token: message.Token{7, 7},
+		Options: pathOptions("/dp", nil, int(objects.FormatSenMLJSON)), Payload: []byte(`[{"bn":"/3/0/","n":"9","v":42}]`)}
+	bad := good
+	bad.MessageID, bad.Token, bad.Payload = p.nextMID(), message.Token{8, 8}, []byte(`[{"bn":`)
+	for _, tt := range []struct {
+		name string
+		m    message.Message
+		code codes.Code
+	}{{"good", good, codes.Changed}, {"bad", bad, codes.BadRequest}} {
+		t.Run(tt.name, func(t *testing.T) {
+			for try := 0; try < 3; try++ {
+				r, ok := answer(tt.m, message.Acknowledgement)
+				if !ok || r.Code != tt.code || !bytes.Equal(r.Token, tt.m.Token) {
+					t.Fatalf("try %d: %v %v %x", try, ok, r.Code, r.Token)
+				}
+			}
+		})
+	}
+	if e := waitEvent(t, sub, EventSend); len(e.Records) != 1 || e.Records[0].Value.Int() != 42 {
+		t.Fatalf("%+v", e)
+	}
+	noEvent(t, sub, EventSend, 200*time.Millisecond)
+	if st := s.Stats(); st.Sends != 1 {
+		t.Fatalf("%d Sends counted", st.Sends)
+	}
+
+	non := good
+	non.Type, non.MessageID, non.Token = message.NonConfirmable, p.nextMID(), message.Token{9, 9}
+	r, ok := answer(non, message.NonConfirmable)
+	if !ok || r.Code != codes.Changed || !bytes.Equal(r.Token, non.Token) {
+		t.Fatalf("non-confirmable Send: %v %v", ok, r.Code)
+	}
+	waitEvent(t, sub, EventSend)
+	// Its duplicate is dropped silently (RFC 7252 §4.5).
+	if _, ok := answer(non, message.NonConfirmable); ok {
+		t.Fatal("duplicate non-confirmable Send answered")
+	}
+	noEvent(t, sub, EventSend, 200*time.Millisecond)
+}

@@ -74,7 +74,8 @@ type Server struct {
 
 	dtls *dtlsTransport // nil without Config.DTLSAddr
 
-	ingest ingestPool // notifications taken off go-coap's read loop (ingest.go)
+	ingest ingestPool   // notifications taken off go-coap's read loop (ingest.go)
+	blocks blockFetches // block-wise notifications being completed (observeblock.go)
 }
 
 // session is the running state of one registration.
@@ -98,6 +99,9 @@ type counters struct {
 	transport     atomic.Uint64
 	oversized     atomic.Uint64
 	forbidden     atomic.Uint64
+	received      atomic.Uint64
+	retransmitted atomic.Uint64
+	hs            handshakeCounters // DTLS handshakes (stats.go)
 }
 
 // Stats are counters for monitoring.
@@ -115,6 +119,11 @@ type Stats struct {
 	TransportErrors     uint64 // datagrams go-coap could not process (malformed CoAP, write errors)
 	Oversized           uint64 // datagrams over MaxMessageSize, dropped (a confirmable request gets 4.13)
 	SecurityRefused     uint64 // Registers, Updates and De-registers refused 4.03 by the security binding (DTLS)
+	MessagesReceived    uint64 // CoAP messages decoded, both transports
+	Retransmissions     uint64 // confirmable messages received again from a peer (stats.go)
+	DTLSHandshakes      uint64 // DTLS handshakes that ended in an authenticated session
+	// HandshakeFailures are the DTLS handshakes that did not (stats.go).
+	HandshakeFailures HandshakeFailures
 }
 
 // New checks cfg and returns a server that is not listening yet.
@@ -302,6 +311,10 @@ func (s *Server) Stats() Stats {
 		TransportErrors:     s.stats.transport.Load(),
 		Oversized:           s.stats.oversized.Load(),
 		SecurityRefused:     s.stats.forbidden.Load(),
+		MessagesReceived:    s.stats.received.Load(),
+		Retransmissions:     s.stats.retransmitted.Load(),
+		DTLSHandshakes:      s.stats.hs.ok.Load(),
+		HandshakeFailures:   s.stats.hs.failures(),
 	}
 }
 
@@ -405,6 +418,12 @@ type association struct {
 	idle atomic.Int64 // nanoseconds; 0 means no timeout
 	// peer is what the DTLS handshake authenticated; nil over UDP.
 	peer atomic.Pointer[dtlsPeer]
+	// lastCON is the message ID + 1 of the peer's last confirmable
+	// message, to count retransmissions (stats.go).
+	lastCON atomic.Uint32
+	// sends are the peer's last Sends and their answers (send.go), from
+	// its first Send on.
+	sends atomic.Pointer[sendAnswers]
 }
 
 func (a *association) Notify() { a.last.Store(time.Now().UnixNano()) }
@@ -492,6 +511,7 @@ func (s *Server) monitor(cc *udpClient.Conn, r *pool.Message) (bool, error) {
 	if s.closed.Load() {
 		return true, nil
 	}
+	s.countReceived(cc, r)
 	if wireSize(r) > s.cfg.MaxMessageSize {
 		s.tooLarge(cc, r)
 		return true, nil
@@ -499,6 +519,9 @@ func (s *Server) monitor(cc *udpClient.Conn, r *pool.Message) (bool, error) {
 	code := r.Code()
 	switch {
 	case code >= codes.Created:
+		if s.takeBlock(cc, r) { // an answer to a block request (observeblock.go)
+			return true, nil
+		}
 		if (r.Type() != message.Confirmable && r.Type() != message.NonConfirmable) || !r.HasOption(message.Observe) {
 			return false, nil
 		}
@@ -532,8 +555,11 @@ func (s *Server) monitor(cc *udpClient.Conn, r *pool.Message) (bool, error) {
 		// peer) for peers the server does not know.
 		addr := addrPort(cc.RemoteAddr())
 		if !isRegister(r.Options()) {
-			if s.peerSession(cc) != nil {
-				return false, nil
+			if sess := s.peerSession(cc); sess != nil {
+				s.mu.RLock()
+				reg := sess.reg
+				s.mu.RUnlock()
+				return reg != nil && s.takeSend(cc, r, reg), nil // send.go
 			}
 		}
 		if !s.limiter.allow(addr, time.Now()) {
