@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"path"
-	"sync"
 	"time"
 
 	"github.com/pion/dtls/v3"
@@ -46,9 +45,10 @@ type dtlsState struct {
 	coap     *dtlsServer.Server
 	done     chan struct{}
 
-	mu      sync.RWMutex
-	factory map[string]FactoryCredential // by identity
-	revoked map[string]bool              // revoked factory CAs, by revocationKey
+	// Config.Factory by identity and Config.RevokedCAs by revocationKey,
+	// fixed at start (the run-time revocations are in the Configs' store).
+	factory map[string]FactoryCredential
+	revoked map[string]bool
 }
 
 type dtlsListener struct{ net.Listener }
@@ -157,28 +157,15 @@ func (s *Server) DTLSAddr() net.Addr {
 	return s.dtls.listener.Addr()
 }
 
-// RevokeFactory withdraws a factory credential: handshakes with it fail
-// from now on, and sessions opened with it can no longer bootstrap.
-func (s *Server) RevokeFactory(identity string) bool {
-	if s.dtls == nil {
-		return false
-	}
-	s.dtls.mu.Lock()
-	defer s.dtls.mu.Unlock()
-	_, ok := s.dtls.factory[identity]
-	delete(s.dtls.factory, identity)
-	return ok
-}
-
 // pskKey is pion's PSK callback: a factory credential's key, else the key
 // of the device whose credentials hold the identity.
 func (s *Server) pskKey(identity []byte) ([]byte, error) {
-	if f, ok := s.factoryCredential(string(identity)); ok {
+	ctx, cancel := context.WithTimeout(context.Background(), credentialTimeout)
+	defer cancel()
+	if f, ok := s.factoryCredential(ctx, string(identity)); ok {
 		return f.Key, nil
 	}
 	if s.cfg.DeviceCredentials != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), credentialTimeout)
-		defer cancel()
 		cr, err := s.cfg.DeviceCredentials.ByPSKIdentity(ctx, string(identity))
 		if err == nil && len(cr.PSKKey) > 0 {
 			return cr.PSKKey, nil
@@ -191,11 +178,19 @@ func (s *Server) pskKey(identity []byte) ([]byte, error) {
 	return nil, fmt.Errorf("%w: %q", ErrUnknownIdentity, identity)
 }
 
-func (s *Server) factoryCredential(identity string) (FactoryCredential, bool) {
-	s.dtls.mu.RLock()
-	defer s.dtls.mu.RUnlock()
+// factoryCredential is the factory credential with that identity, unless
+// it is revoked in the Configs' store, or the store cannot be read (a
+// revocation must not be missed).
+func (s *Server) factoryCredential(ctx context.Context, identity string) (FactoryCredential, bool) {
 	f, ok := s.dtls.factory[identity]
-	return f, ok
+	if !ok {
+		return f, false
+	}
+	stored, err := s.storedRevocations(ctx)
+	if err != nil || stored.factory[identity] {
+		return FactoryCredential{}, false
+	}
+	return f, true
 }
 
 // authorize checks that the DTLS session a request came over may
@@ -214,7 +209,7 @@ func (s *Server) authorize(ctx context.Context, cc mux.Conn, ep string) error {
 		return s.authorizeCert(ctx, state.PeerCertificates, ep)
 	}
 	identity := string(state.IdentityHint)
-	if f, ok := s.factoryCredential(identity); ok {
+	if f, ok := s.factoryCredential(ctx, identity); ok {
 		if len(f.Endpoints) == 0 {
 			return nil
 		}

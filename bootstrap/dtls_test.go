@@ -108,12 +108,69 @@ func TestFactoryClaimOverDTLS(t *testing.T) {
 		}
 	})
 	t.Run("revoked", func(t *testing.T) {
-		if !bs.RevokeFactory("batch-7") {
-			t.Fatal("not revoked")
+		if ok, err := bs.RevokeFactory(ctxT(t), "batch-7"); !ok || err != nil {
+			t.Fatalf("not revoked: %v", err)
+		}
+		if ok, err := bs.RevokeFactory(ctxT(t), "batch-7"); ok || err != nil {
+			t.Fatalf("revoked twice: %v", err)
+		}
+		if ok, err := bs.RevokeFactory(ctxT(t), "batch-8"); ok || err != nil {
+			t.Fatalf("an unknown identity revoked: %v", err)
 		}
 		c := device("claim-4", factory, nil)
 		if err := c.Start(ctxT(t)); !errors.Is(err, client.ErrBootstrapFailed) {
 			t.Fatalf("%v", err)
 		}
 	})
+}
+
+// TestFactoryRevocationShared: a factory PSK revoked on one bootstrap
+// server is kept in the registry: a second server on the same store,
+// configured with the same credential, refuses it at the next handshake
+// after its refresh, and so does a server started afterwards.
+func TestFactoryRevocationShared(t *testing.T) {
+	store := openStore(t)
+	dm := newDM(t, nil)
+	configs := bootstrap.NewConfigs(store.Bootstrap(), store.Tags())
+	if err := configs.SetTemplates(ctxT(t), []bootstrap.Template{
+		{Name: "all", Config: bootstrap.Configuration{Servers: []bootstrap.ServerAccount{account("coap://"+dm.Addr().String(), 1, 100)}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("factory-key-0123")
+	const refresh = 50 * time.Millisecond
+	node := func() *bootstrap.Server {
+		return newBS(t, func(c *bootstrap.Config) {
+			c.UDPAddr = ""
+			c.DTLSAddr = "127.0.0.1:0"
+			c.Factory = []bootstrap.FactoryCredential{{Identity: "batch-9", Key: key}}
+			c.Configs = configs
+			c.RevocationRefresh = refresh
+		})
+	}
+	device := func(bs *bootstrap.Server, ep string) error {
+		return newDevice(t, ep, "1.1", bs, func(c *client.Config) {
+			c.BootstrapURI = "coaps://" + bs.DTLSAddr().String()
+			c.DTLS = client.DTLSConfig{PSKIdentity: "batch-9", PSKKey: key, HandshakeTimeout: 2 * time.Second}
+		}).Start(ctxT(t))
+	}
+	a, b := node(), node()
+	if err := device(b, "f-1"); err != nil {
+		t.Fatalf("before the revocation: %v", err)
+	}
+	if ok, err := a.RevokeFactory(ctxT(t), "batch-9"); !ok || err != nil {
+		t.Fatalf("not revoked: %v", err)
+	}
+	if err := device(a, "f-2"); !errors.Is(err, client.ErrBootstrapFailed) {
+		t.Fatalf("the node that revoked: %v", err)
+	}
+	// b read the store at its last handshake; it reads it again once its
+	// refresh has passed (a time to wait out, not an event to poll for).
+	time.Sleep(2 * refresh)
+	if err := device(b, "f-3"); !errors.Is(err, client.ErrBootstrapFailed) {
+		t.Fatalf("the other node: %v", err)
+	}
+	if err := device(node(), "f-4"); !errors.Is(err, client.ErrBootstrapFailed) {
+		t.Fatalf("a node started afterwards: %v", err)
+	}
 }

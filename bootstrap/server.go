@@ -95,9 +95,14 @@ type Config struct {
 	RootCAs *x509.CertPool
 	// RevokedCAs withdraw factory CAs, by subject (as
 	// pkix.Name.String() writes it: "CN=Factory CA,O=Acme") or by the
-	// SHA-256 fingerprint of the CA certificate (hex); see
-	// Server.RevokeCA.
+	// SHA-256 fingerprint of the CA certificate (hex). Server.RevokeCA
+	// (the REST API) adds revocations that the Configs' store keeps.
 	RevokedCAs []string
+	// RevocationRefresh is how long the revocations read from the
+	// Configs' store are used before they are read again: a CA revoked
+	// on another node sharing the registry is refused within it (on this
+	// node, from the next handshake). Default 1 s.
+	RevocationRefresh time.Duration
 	// StatusStore keeps each endpoint's last bootstrap outcome in its
 	// tags, so that Status survives a restart (see status.go). May be
 	// nil: the status is then kept in memory only.
@@ -151,6 +156,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 5 * time.Minute
 	}
+	if c.RevocationRefresh <= 0 {
+		c.RevocationRefresh = time.Second
+	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = 64 * 1024
 	}
@@ -168,7 +176,7 @@ type Status struct {
 	Code      uint8  // the device's error answer, when it gave one
 	Started   time.Time
 	Ended     time.Time
-	Attempts  int // bootstrap sequences started for the endpoint since the server started
+	Attempts  int // bootstrap sequences started (and requests refused) for the endpoint; kept in the StatusStore across restarts
 	Retries   int // times the last one was repeated after a failure (Configuration.Retries)
 }
 
@@ -198,6 +206,8 @@ type Server struct {
 	lifeMu    sync.Mutex
 	started   atomic.Bool
 	closed    atomic.Bool
+
+	revoked revokedCache // the revoked CAs of the Configs' store
 
 	mu     sync.Mutex
 	conns  map[string]peer               // endpoint -> its association, from its last request
@@ -416,12 +426,16 @@ func (s *Server) refuse(w mux.ResponseWriter, ep, step string, err error) {
 	s.log.Info("bootstrap request refused", "ep", ep, "err", err)
 	answer(w, codes.BadRequest, err.Error())
 	if ep != "" {
+		ours := s.ours(ep, err)
+		if ours {
+			s.seedAttempts(ep)
+		}
 		now := time.Now()
 		s.mu.Lock()
 		st := s.statusLocked(ep)
 		*st = Status{Endpoint: ep, State: StateFailed, Initiator: "client", Step: step, Error: err.Error(), Started: now, Ended: now, Attempts: st.Attempts + 1}
 		s.mu.Unlock()
-		if s.ours(ep, err) {
+		if ours {
 			s.persistCurrent(ep)
 		}
 	}
@@ -556,6 +570,7 @@ func (s *Server) start(ep string, cc mux.Conn, cfg *Configuration, source, initi
 
 // begin records and publishes the start of a sequence.
 func (s *Server) begin(ep, source, initiator string, now time.Time) {
+	s.seedAttempts(ep)
 	s.mu.Lock()
 	st := s.statusLocked(ep)
 	*st = Status{Endpoint: ep, State: StateRunning, Initiator: initiator, Source: source, Started: now, Attempts: st.Attempts + 1}

@@ -26,6 +26,10 @@ const (
 	TagStarted   = "bootstrap.started"
 	TagInitiator = "bootstrap.initiator"
 	TagSource    = "bootstrap.source"
+	// TagAttempts counts the sequences started for the endpoint, across
+	// restarts of the bootstrap server, so that a device bootstrapping in
+	// a loop shows (Status.Attempts).
+	TagAttempts = "bootstrap.attempts"
 )
 
 // The values of TagState.
@@ -43,7 +47,8 @@ const maxReason = 1024
 
 // statusTags is st as tags.
 func statusTags(st Status) map[string]string {
-	tags := map[string]string{TagStep: st.Step, TagReason: st.Error, TagCode: "", TagInitiator: st.Initiator, TagSource: st.Source}
+	tags := map[string]string{TagStep: st.Step, TagReason: st.Error, TagCode: "", TagInitiator: st.Initiator, TagSource: st.Source,
+		TagAttempts: strconv.Itoa(st.Attempts)}
 	if len(tags[TagReason]) > maxReason {
 		tags[TagReason] = tags[TagReason][:maxReason]
 	}
@@ -84,6 +89,9 @@ func statusFromTags(ep string, tags map[string]string) (Status, bool) {
 		st.State, st.Started = StateFailed, at
 		st.Error = "interrupted: the bootstrap server stopped during the sequence"
 	}
+	if n, err := strconv.Atoi(tags[TagAttempts]); err == nil && n > 0 {
+		st.Attempts = n
+	}
 	if c, d, ok := strings.Cut(tags[TagCode], "."); ok {
 		class, err1 := strconv.Atoi(c)
 		detail, err2 := strconv.Atoi(d)
@@ -107,6 +115,25 @@ func (s *Server) persist(st Status) {
 	}
 }
 
+// seedAttempts gives a new in-memory status of ep the attempts the store
+// keeps, so that the count goes on across restarts instead of starting
+// again at 1. An endpoint this server already has a status of is left
+// alone; the store is read outside s.mu.
+func (s *Server) seedAttempts(ep string) {
+	if s.cfg.StatusStore == nil || ep == "" {
+		return
+	}
+	st, ok := s.Status(ep) // this server's, else the stored one
+	if !ok || st.Attempts == 0 {
+		return
+	}
+	s.mu.Lock()
+	if s.status[ep] == nil {
+		s.status[ep] = &Status{Endpoint: ep, Attempts: st.Attempts}
+	}
+	s.mu.Unlock()
+}
+
 // ours reports whether a refused request's endpoint has a configuration:
 // only then is the refusal written to the registry, so that a peer on the
 // NoSec port cannot fill it with names of its choosing.
@@ -120,17 +147,20 @@ func (s *Server) ours(ep string, err error) bool {
 	return rerr == nil
 }
 
+// current is a copy of the endpoint's status in memory.
+func (s *Server) current(ep string) (Status, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.status[ep]; ok {
+		return *st, true
+	}
+	return Status{}, false
+}
+
 // persistCurrent writes the endpoint's status as it is in memory.
 func (s *Server) persistCurrent(ep string) {
-	s.mu.Lock()
-	st, ok := s.status[ep]
-	var cp Status
-	if ok {
-		cp = *st
-	}
-	s.mu.Unlock()
-	if ok {
-		s.persist(cp)
+	if st, ok := s.current(ep); ok {
+		s.persist(st)
 	}
 }
 
@@ -138,15 +168,8 @@ func (s *Server) persistCurrent(ep string) {
 // server ran, else the one Config.StatusStore keeps; false when there is
 // none.
 func (s *Server) Status(ep string) (Status, bool) {
-	s.mu.Lock()
-	st, ok := s.status[ep]
-	var cp Status
-	if ok {
-		cp = *st
-	}
-	s.mu.Unlock()
-	if ok || s.cfg.StatusStore == nil {
-		return cp, ok
+	if st, ok := s.current(ep); ok || s.cfg.StatusStore == nil {
+		return st, ok
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
 	defer cancel()

@@ -11,7 +11,7 @@ import (
 func TestStatusTags(t *testing.T) {
 	at := time.Date(2026, 11, 22, 3, 30, 0, 123456000, time.UTC)
 	for _, st := range []Status{
-		{Endpoint: "a", State: StateFinished, Initiator: "client", Source: "endpoint", Step: StepFinish, Started: at.Add(-time.Second), Ended: at},
+		{Endpoint: "a", State: StateFinished, Initiator: "client", Source: "endpoint", Step: StepFinish, Started: at.Add(-time.Second), Ended: at, Attempts: 7},
 		{Endpoint: "b", State: StateFailed, Initiator: "server", Source: "template:x", Step: StepFinish, Error: "refused", Code: 0x86, Started: at.Add(-time.Second), Ended: at},
 		{Endpoint: "c", State: StateFailed, Initiator: "client", Step: StepRequest, Error: "forbidden", Started: at, Ended: at},
 	} {

@@ -212,13 +212,14 @@ func (m *MemoryConfigs) Delete(_ context.Context, ep string) error {
 	return nil
 }
 
-// Endpoints lists the endpoints with a record, sorted (templates left out).
+// Endpoints lists the endpoints with a record, sorted (the templates and
+// the revoked CAs left out).
 func (m *MemoryConfigs) Endpoints() []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := make([]string, 0, len(m.m))
 	for ep := range m.m {
-		if ep != templatesKey {
+		if ep != templatesKey && ep != revokedKey {
 			out = append(out, ep)
 		}
 	}

@@ -100,27 +100,34 @@ func (s *Server) verifyDevice(_ [][]byte, chains [][]*x509.Certificate) error {
 	if len(chains) == 0 {
 		return fmt.Errorf("bootstrap: dtls: no verified client certificate")
 	}
-	if err := s.checkRevoked(chains); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), credentialTimeout)
+	defer cancel()
+	if err := s.checkRevoked(ctx, chains); err != nil {
 		s.log.Info("bootstrap dtls handshake refused", "subject", chains[0][0].Subject.String(), "err", err)
 		return err
 	}
 	return nil
 }
 
-// checkRevoked passes when some chain has no revoked CA.
-func (s *Server) checkRevoked(chains [][]*x509.Certificate) error {
-	s.dtls.mu.RLock()
-	defer s.dtls.mu.RUnlock()
+// checkRevoked passes when some chain has no revoked CA, by
+// Config.RevokedCAs or by the Configs' store. A store that cannot be read
+// fails the check: a revocation must not be missed.
+func (s *Server) checkRevoked(ctx context.Context, chains [][]*x509.Certificate) error {
+	stored, err := s.storedRevocations(ctx)
+	if err != nil {
+		return err
+	}
+	revoked := func(k string) bool { return s.dtls.revoked[k] || stored.cas[k] }
 	var hit string
 	for _, chain := range chains {
 		bad := ""
 		for _, ca := range chain[1:] {
-			if s.dtls.revoked[ca.Subject.String()] {
+			if revoked(ca.Subject.String()) {
 				bad = ca.Subject.String()
 				break
 			}
-			if s.dtls.revoked[fingerprint(ca.Raw)] {
-				bad = fingerprint(ca.Raw)
+			if fp := fingerprint(ca.Raw); revoked(fp) {
+				bad = fp
 				break
 			}
 		}
@@ -130,25 +137,6 @@ func (s *Server) checkRevoked(chains [][]*x509.Certificate) error {
 		hit = bad
 	}
 	return fmt.Errorf("%w: %s", ErrRevokedCA, hit)
-}
-
-// RevokeCA withdraws a factory CA, by subject ("CN=Factory CA,O=Acme")
-// or by the SHA-256 fingerprint of its certificate: handshakes with
-// certificates it issued fail from now on, and sessions opened with them
-// can no longer bootstrap. It returns false when the CA was already
-// revoked or the server has no DTLS port.
-func (s *Server) RevokeCA(subjectOrFingerprint string) bool {
-	k := revocationKey(subjectOrFingerprint)
-	if s.dtls == nil || k == "" {
-		return false
-	}
-	s.dtls.mu.Lock()
-	defer s.dtls.mu.Unlock()
-	if s.dtls.revoked[k] {
-		return false
-	}
-	s.dtls.revoked[k] = true
-	return true
 }
 
 func fingerprint(der []byte) string {
@@ -193,7 +181,7 @@ func (s *Server) authorizeCert(ctx context.Context, raw [][]byte, ep string) err
 	if err != nil {
 		return fmt.Errorf("bootstrap: certificate %q: %w", leaf.Subject.String(), err)
 	}
-	if err := s.checkRevoked(chains); err != nil {
+	if err := s.checkRevoked(ctx, chains); err != nil {
 		return err
 	}
 	fp := fingerprint(leaf.Raw)

@@ -236,11 +236,13 @@ func TestX509Claim(t *testing.T) {
 		}
 	})
 	t.Run("revoked by fingerprint", func(t *testing.T) {
-		if !bs.RevokeCA(certFingerprint(factory2.cert.Raw)) {
-			t.Fatal("not revoked")
+		fp := certFingerprint(factory2.cert.Raw)
+		r, added, err := bs.RevokeCA(ctxT(t), strings.ToUpper(fp))
+		if err != nil || !added || r.CA != fp || r.Kind != bootstrap.RevokedByFingerprint || r.Source != bootstrap.RevokedInRegistry || r.RevokedAt.IsZero() {
+			t.Fatalf("revocation %+v %v %v", r, added, err)
 		}
-		if bs.RevokeCA(certFingerprint(factory2.cert.Raw)) {
-			t.Error("revoked twice")
+		if again, added, err := bs.RevokeCA(ctxT(t), fp); err != nil || added || !again.RevokedAt.Equal(r.RevokedAt) {
+			t.Errorf("revoked twice: %+v %v %v", again, added, err)
 		}
 		if err := device("psk-2", factory2.issue(t, "psk-2", false)).Start(ctxT(t)); !errors.Is(err, client.ErrBootstrapFailed) {
 			t.Fatalf("%v", err)
@@ -250,13 +252,86 @@ func TestX509Claim(t *testing.T) {
 		}
 	})
 	t.Run("revoked by subject", func(t *testing.T) {
-		if !bs.RevokeCA(factory1.cert.Subject.String()) {
-			t.Fatal("not revoked")
+		if _, added, err := bs.RevokeCA(ctxT(t), factory1.cert.Subject.String()); err != nil || !added {
+			t.Fatalf("not revoked: %v", err)
 		}
 		if err := device("keep-6", factory1.issue(t, "keep-6", false)).Start(ctxT(t)); !errors.Is(err, client.ErrBootstrapFailed) {
 			t.Fatalf("%v", err)
 		}
+		rs, err := bs.RevokedCAs(ctxT(t))
+		if err != nil || len(rs) != 2 || rs[0].CA != certFingerprint(factory2.cert.Raw) || rs[1].CA != factory1.cert.Subject.String() || rs[1].Kind != bootstrap.RevokedBySubject {
+			t.Fatalf("revoked CAs %+v %v", rs, err)
+		}
 	})
+}
+
+// TestRevokedCAShared: a CA revoked on one bootstrap server is kept in
+// the registry: a second server on the same store refuses its
+// certificates at the next handshake after its refresh, without a
+// restart, and a server started afterwards lists it beside its own
+// Config.RevokedCAs.
+func TestRevokedCAShared(t *testing.T) {
+	store := openStore(t)
+	serverCA := newCA(t, "lwm2md servers")
+	factory := newCA(t, "Factory CA")
+	configs := bootstrap.NewConfigs(store.Bootstrap(), store.Tags())
+	const refresh = 50 * time.Millisecond
+	node := func(mut func(*bootstrap.Config)) *bootstrap.Server {
+		return newBS(t, func(c *bootstrap.Config) {
+			c.UDPAddr = ""
+			c.DTLSAddr = "127.0.0.1:0"
+			c.Certificate = serverCA.issue(t, "bootstrap", true)
+			c.RootCAs = pool(factory)
+			c.Configs = configs
+			c.HandshakeTimeout = 2 * time.Second
+			c.RevocationRefresh = refresh
+			if mut != nil {
+				mut(c)
+			}
+		})
+	}
+	a, b := node(nil), node(nil)
+	dm := newDM(t, nil)
+	if err := configs.SetTemplates(ctxT(t), []bootstrap.Template{
+		{Name: "all", Config: bootstrap.Configuration{Servers: []bootstrap.ServerAccount{account("coap://"+dm.Addr().String(), 1, 100)}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	device := func(bs *bootstrap.Server, ep string) error {
+		cert := factory.issue(t, ep, false)
+		return newDevice(t, ep, "1.1", bs, func(c *client.Config) {
+			c.BootstrapURI = "coaps://" + bs.DTLSAddr().String()
+			c.DTLS = client.DTLSConfig{Certificate: &cert, RootCAs: pool(serverCA), HandshakeTimeout: 2 * time.Second}
+		}).Start(ctxT(t))
+	}
+	if err := device(b, "shared-1"); err != nil {
+		t.Fatalf("before the revocation: %v", err)
+	}
+	if _, _, err := a.RevokeCA(ctxT(t), factory.cert.Subject.String()); err != nil {
+		t.Fatal(err)
+	}
+	// b read the store at its last handshake; it reads it again once its
+	// refresh has passed (a time to wait out, not an event to poll for).
+	time.Sleep(2 * refresh)
+	if err := device(b, "shared-2"); !errors.Is(err, client.ErrBootstrapFailed) {
+		t.Fatalf("the other node after the revocation: %v", err)
+	}
+
+	c := node(func(c *bootstrap.Config) { c.RevokedCAs = []string{"CN=Old Factory"} })
+	rs, err := c.RevokedCAs(ctxT(t))
+	if err != nil || len(rs) != 2 || rs[0].CA != "CN=Old Factory" || rs[0].Source != bootstrap.RevokedInConfig ||
+		rs[1].CA != factory.cert.Subject.String() || rs[1].Source != bootstrap.RevokedInRegistry {
+		t.Fatalf("revoked CAs of a new node %+v %v", rs, err)
+	}
+	if _, added, err := c.RevokeCA(ctxT(t), " CN=Old Factory "); err != nil || added {
+		t.Errorf("a CA of Config.RevokedCAs revoked again: %v %v", added, err)
+	}
+	if _, _, err := c.RevokeCA(ctxT(t), " "); err == nil {
+		t.Error("an empty revocation was taken")
+	}
+	if err := device(c, "shared-3"); !errors.Is(err, client.ErrBootstrapFailed) {
+		t.Fatalf("a new node: %v", err)
+	}
 }
 
 // TestX509Config: the certificate settings are checked.
@@ -386,6 +461,32 @@ func TestStatusPersisted(t *testing.T) {
 	}
 	if _, ok := again.Status("st-unknown"); ok {
 		t.Error("an endpoint without configuration was stored")
+	}
+	// The attempts go on counting across the restart: a device that
+	// bootstraps in a loop shows as such.
+	if st, _ := again.Status("st-ok"); st.Attempts != 1 {
+		t.Errorf("st-ok: %d attempts read back, want 1", st.Attempts)
+	}
+	if err := again.Configs().Put(ctxT(t), "st-ok", good); err != nil {
+		t.Fatal(err)
+	}
+	if err := newDevice(t, "st-ok", "1.1", again, nil).Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	// The server stores the end right after the device's last answer.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		tags, _ := store.Tags().Get(ctxT(t), "st-ok")
+		if tags[bootstrap.TagAttempts] == "2" && tags[bootstrap.TagState] == bootstrap.TagOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stored status after a bootstrap on the restarted server: %v, want 2 attempts", tags)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st, _ := again.Status("st-ok"); st.Attempts != 2 {
+		t.Errorf("st-ok: %+v, want 2 attempts", st)
 	}
 	var eps []string
 	for _, st := range again.Statuses() {

@@ -49,6 +49,10 @@ type bsConn struct {
 	cc       *udpClient.Conn
 	finished chan error // BS-Finish arrived: nil when accepted
 	initial  bool       // a client-initiated bootstrap is waiting for BS-Finish
+	// gotFinish: the attempt ended on a BS-Finish, accepted or refused,
+	// whose answer go-coap has still to write. Set and read by the
+	// goroutine of bootstrapOnce only.
+	gotFinish bool
 }
 
 // bsState guards the client's bootstrap association.
@@ -171,13 +175,16 @@ func (c *Client) bootstrapOnce(ctx context.Context, addr *net.UDPAddr, dtlsHost 
 	bc.initial = false
 	c.bs.mu.Unlock()
 	switch {
-	case err != nil:
+	case err != nil && !bc.gotFinish:
 		c.dropBootstrap(bc)
-	case !c.cfg.KeepBootstrap:
-		// The 2.04 to BS-Finish is written by go-coap after the handler
-		// that signalled the end has returned: the association stays for
-		// one exchange more, so that the answer (and the answer to a
-		// retransmitted BS-Finish) goes out.
+	case err != nil || !c.cfg.KeepBootstrap:
+		// The answer to BS-Finish (2.04, or 4.06 when the configuration
+		// is refused) is written by go-coap after the handler that
+		// signalled the end has returned: the association stays for one
+		// exchange more, so that the answer (and the answer to a
+		// retransmitted BS-Finish) goes out. Closing at once lost the
+		// 4.06 under load, and the Bootstrap-Server saw a timeout instead
+		// of the device's refusal.
 		time.AfterFunc(c.exchangeTimeout(), func() { c.dropBootstrap(bc) })
 	}
 	return err
@@ -236,6 +243,7 @@ func (c *Client) bootstrapRequest(ctx context.Context, bc *bsConn) error {
 	bc.cc.ReleaseMessage(resp)
 	select {
 	case err := <-bc.finished:
+		bc.gotFinish = true
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("client: bootstrap: no BS-Finish: %w", ctx.Err())
