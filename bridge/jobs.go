@@ -37,8 +37,13 @@ type Targets struct {
 	Prefix    string   `json:"prefix,omitempty"`
 }
 
-// JobEvent is the payload of {prefix}.jobs.{job}.created, .progress,
-// .done and .cancelled.
+// JobEvents are the kinds of JobEvent, the third token of their subjects.
+var JobEvents = []string{"created", "progress", "done", "cancelled"}
+
+// JobEvent is the payload of {prefix}.jobs.{event}.{job}: created,
+// progress (one per device), done and cancelled. The event comes before
+// the job so that the JetStream stream can capture these subjects beside
+// {prefix}.*.data.> (natsbridge.StreamSubjects).
 type JobEvent struct {
 	Job       string    `json:"job"`
 	Event     string    `json:"event"` // created, progress, done, cancelled
@@ -62,7 +67,11 @@ type JobsConfig struct {
 	Jobs          registry.Jobs
 	Tags          registry.TagReader
 	Registrations registry.RegistrationReader
-	// Owner names this node in the registry's leases. Default: a random ID.
+	// Owner names this node in the registry's leases. A node that keeps
+	// its name across restarts takes back at Resume the targets it held
+	// when it stopped, crashed or not (their leases outlast the device's
+	// deadline); nodes sharing a registry need distinct names. Default: a
+	// random ID, whose targets wait for their leases after a restart.
 	Owner string
 	// Publish hands out the progress messages (to the outboxes).
 	Publish func(Message)
@@ -208,7 +217,35 @@ func (j *Jobs) Resume(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("bridge: job %s: %w", job.ID, err)
 		}
+		if err := j.takeBack(ctx, job.ID, rs); err != nil {
+			return err
+		}
 		j.start(job.ID, spec, len(rs))
+	}
+	return nil
+}
+
+// takeBack gives back the targets of a job that this node's name holds
+// but no worker of this process works on: the previous run of the node
+// held them when it stopped or was killed. Their leases outlast the
+// device's deadline (24 h by default), so that without this the devices
+// would wait that long; given back, they are claimed again at once.
+func (j *Jobs) takeBack(ctx context.Context, id string, rs []*registry.JobResult) error {
+	j.mu.Lock()
+	active := j.active[id] != nil
+	j.mu.Unlock()
+	if active {
+		return nil
+	}
+	for _, r := range rs {
+		if r.Status != registry.TargetRunning || r.Owner != j.cfg.Owner {
+			continue
+		}
+		back := &registry.JobResult{JobID: id, Endpoint: r.Endpoint, Owner: r.Owner, Status: registry.TargetPending}
+		if err := j.cfg.Jobs.Report(ctx, back); err != nil && !errors.Is(err, registry.ErrConflict) {
+			return fmt.Errorf("bridge: job %s: give back %s: %w", id, r.Endpoint, err)
+		}
+		j.log.Info("bridge: job target held before the restart taken back", "job", id, "endpoint", r.Endpoint)
 	}
 	return nil
 }
@@ -458,6 +495,9 @@ func (j *Jobs) publish(ev JobEvent) {
 	if ev.Event == "progress" {
 		id += "-" + ev.Endpoint
 	}
-	j.cfg.Publish(Message{Tokens: []string{"jobs", subject.Escape(ev.Job), ev.Event}, ID: id, ContentType: "application/json", Data: data})
+	// The ID is the same whichever node publishes and however often the
+	// outbox offers it again, so that JetStream keeps one copy of each
+	// (Nats-Msg-Id de-duplication).
+	j.cfg.Publish(Message{Tokens: []string{"jobs", ev.Event, subject.Escape(ev.Job)}, ID: id, ContentType: "application/json", Data: data})
 	j.events.Publish(ev)
 }

@@ -58,7 +58,7 @@ func (s *sink) events(job, event string) []JobEvent {
 	defer s.mu.Unlock()
 	var out []JobEvent
 	for _, m := range s.msgs {
-		if len(m.Tokens) == 3 && m.Tokens[0] == "jobs" && m.Tokens[1] == job && m.Tokens[2] == event {
+		if len(m.Tokens) == 3 && m.Tokens[0] == "jobs" && m.Tokens[1] == event && m.Tokens[2] == job {
 			var ev JobEvent
 			if json.Unmarshal(m.Data, &ev) == nil {
 				out = append(out, ev)

@@ -118,18 +118,24 @@ var lifecycle = []string{"registered", "updated", "deregistered", "expired", "sl
 
 // StreamSubjects are the subjects the stream captures under prefix: the
 // events, bootstrap events, data, SenML and command results of every
-// endpoint. The command
-// subjects ({prefix}.cmd.>) are left out, since JetStream would acknowledge
-// a command request in place of the service, and cannot match: the escaped
-// endpoint is never "cmd", "data" nor "result" (bridge/subject). Job
-// progress ({prefix}.jobs.>) is left out too: JetStream refuses it beside
-// {prefix}.*.data.>, whose patterns overlap.
+// endpoint, and the job events. The command subjects ({prefix}.cmd.>)
+// and the job requests ({prefix}.jobs.submit, .get, .cancel) are left
+// out, since JetStream would acknowledge a request in place of the
+// service. The patterns may not overlap (JetStream refuses a stream whose
+// subjects do): the escaped endpoint is never "cmd", "jobs", "data" nor
+// "result" (bridge/subject), and the job events put the event before the
+// job ({prefix}.jobs.progress.{job}), so that {prefix}.jobs.data.x, which
+// {prefix}.*.data.> matches, is never a job event's subject.
 func StreamSubjects(prefix string) []string {
 	var out []string
 	for _, t := range lifecycle {
 		out = append(out, prefix+".*."+t)
 	}
-	return append(out, prefix+".*.data.>", prefix+".*.senml", prefix+".*.result.*", prefix+".*.bootstrap.*")
+	out = append(out, prefix+".*.data.>", prefix+".*.senml", prefix+".*.result.*", prefix+".*.bootstrap.*")
+	for _, ev := range bridge.JobEvents {
+		out = append(out, prefix+".jobs."+ev+".*")
+	}
+	return out
 }
 
 func (c StreamConfig) jetstream(prefix string) (jetstream.StreamConfig, error) {
@@ -197,28 +203,18 @@ func (p *publisher) ensure(ctx context.Context) error {
 }
 
 // Publish implements bridge.Publisher: it sends the batch asynchronously
-// and counts the leading messages JetStream acknowledged. The messages
-// the stream does not capture (job progress) go out on core NATS, and
-// count as delivered once written to the connection.
+// and counts the leading messages JetStream acknowledged. Every message
+// the bridge makes has a subject the stream captures (StreamSubjects).
 func (p *publisher) Publish(ctx context.Context, msgs []bridge.Message) (int, error) {
 	if err := p.ensure(ctx); err != nil {
 		return 0, err
 	}
-	futs := make([]jetstream.PubAckFuture, 0, len(msgs)) // nil: a core message
+	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
 	var sendErr error
 	for _, m := range msgs {
 		nm := nats.NewMsg(m.Subject(p.layout))
 		nm.Data = m.Data
 		nm.Header.Set("Content-Type", m.ContentType)
-		if !inStream(m) {
-			nm.Header.Set(jetstream.MsgIDHeader, m.ID)
-			if err := p.js.Conn().PublishMsg(nm); err != nil {
-				sendErr = err
-				break
-			}
-			futs = append(futs, nil)
-			continue
-		}
 		f, err := p.js.PublishMsgAsync(nm, jetstream.WithMsgID(m.ID), jetstream.WithExpectStream(p.stream.Name))
 		if err != nil {
 			sendErr = err
@@ -231,9 +227,6 @@ func (p *publisher) Publish(ctx context.Context, msgs []bridge.Message) (int, er
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for i, f := range futs {
-		if f == nil {
-			continue
-		}
 	wait:
 		for {
 			select {
@@ -257,10 +250,6 @@ func (p *publisher) Publish(ctx context.Context, msgs []bridge.Message) (int, er
 	}
 	return len(futs), nil
 }
-
-// inStream reports whether the stream captures m's subject (see
-// StreamSubjects): everything but job progress.
-func inStream(m bridge.Message) bool { return len(m.Tokens) == 0 || m.Tokens[0] != "jobs" }
 
 // fail makes the next Publish check the stream again when the error says
 // it is missing (a new, empty embedded server, a stream deleted by hand).

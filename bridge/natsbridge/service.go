@@ -100,18 +100,19 @@ func (s *service) handle(req micro.Request) {
 	}()
 }
 
-// JobRequest is the body of {prefix}.jobs.get.
+// JobRequest is the body of {prefix}.jobs.get and {prefix}.jobs.cancel.
 type JobRequest struct {
 	Job string `json:"job"`
 }
 
-// JobReply answers {prefix}.jobs.submit and {prefix}.jobs.get.
+// JobReply answers {prefix}.jobs.submit, {prefix}.jobs.get and
+// {prefix}.jobs.cancel.
 type JobReply struct {
 	Job     string             `json:"job"`
 	Status  string             `json:"status"` // the job's: pending, running, done, cancelled
 	Op      string             `json:"op,omitempty"`
 	Total   int                `json:"total"`
-	Targets []JobTarget        `json:"targets,omitempty"` // get: each device's part
+	Targets []JobTarget        `json:"targets,omitempty"` // get, cancel: each device's part
 	Error   *bridge.ReplyError `json:"error,omitempty"`
 	Spec    json.RawMessage    `json:"spec,omitempty"`
 }
@@ -119,69 +120,104 @@ type JobReply struct {
 // JobTarget is one device's part of a job.
 type JobTarget struct {
 	Endpoint string          `json:"endpoint"`
-	Status   string          `json:"status"` // pending, running, succeeded, failed
+	Status   string          `json:"status"` // pending, running, succeeded, failed, cancelled
 	Attempts int             `json:"attempts"`
 	Result   json.RawMessage `json:"result,omitempty"` // the command's Reply
 	Error    string          `json:"error,omitempty"`
 }
 
-// AddJobs serves {prefix}.jobs.submit (body: a bridge.JobSpec) and
-// {prefix}.jobs.get (body: {"job":id}) on the micro service.
+// AddJobs serves {prefix}.jobs.submit (body: a bridge.JobSpec),
+// {prefix}.jobs.get and {prefix}.jobs.cancel (body: {"job":id}) on the
+// micro service.
 func (n *NATS) AddJobs(jobs *bridge.Jobs, reader registry.JobReader) error {
 	if n.svc == nil {
 		return fmt.Errorf("natsbridge: jobs need the micro service (Config.Commands)")
 	}
 	s := n.svc
-	submit := func(req micro.Request) {
-		s.async(req, func(ctx context.Context) (any, *bridge.ReplyError) {
-			var spec bridge.JobSpec
-			if err := json.Unmarshal(req.Data(), &spec); err != nil {
-				return nil, &bridge.ReplyError{Code: "bad-request", Message: "natsbridge: job spec: " + err.Error()}
-			}
-			job, total, err := jobs.Submit(ctx, spec)
-			if err != nil {
-				return nil, &bridge.ReplyError{Code: "bad-request", Message: err.Error()}
-			}
-			return JobReply{Job: job.ID, Status: job.Status.String(), Op: spec.Op, Total: total}, nil
-		})
+	submit := func(ctx context.Context, req micro.Request) (any, *bridge.ReplyError) {
+		var spec bridge.JobSpec
+		if err := json.Unmarshal(req.Data(), &spec); err != nil {
+			return nil, &bridge.ReplyError{Code: "bad-request", Message: "natsbridge: job spec: " + err.Error()}
+		}
+		job, total, err := jobs.Submit(ctx, spec)
+		if err != nil {
+			return nil, &bridge.ReplyError{Code: "bad-request", Message: err.Error()}
+		}
+		return JobReply{Job: job.ID, Status: job.Status.String(), Op: spec.Op, Total: total}, nil
 	}
-	get := func(req micro.Request) {
-		s.async(req, func(ctx context.Context) (any, *bridge.ReplyError) {
-			var jr JobRequest
-			if err := json.Unmarshal(req.Data(), &jr); err != nil || jr.Job == "" {
-				return nil, &bridge.ReplyError{Code: "bad-request", Message: `natsbridge: body must be {"job":"<id>"}`}
-			}
-			job, err := reader.Get(ctx, jr.Job)
-			if errors.Is(err, registry.ErrNotFound) {
-				return nil, &bridge.ReplyError{Code: "not-found", Message: "natsbridge: no job " + jr.Job}
-			}
-			if err != nil {
-				return nil, &bridge.ReplyError{Code: "internal", Message: err.Error()}
-			}
-			rs, err := reader.Results(ctx, jr.Job, "", 0)
-			if err != nil {
-				return nil, &bridge.ReplyError{Code: "internal", Message: err.Error()}
-			}
-			out := JobReply{Job: job.ID, Status: job.Status.String(), Op: job.Kind, Total: len(rs), Spec: job.Spec}
-			for _, r := range rs {
-				out.Targets = append(out.Targets, JobTarget{Endpoint: r.Endpoint, Status: r.Status.String(), Attempts: r.Attempts, Result: r.Result, Error: r.Error})
-			}
-			return out, nil
-		})
+	get := func(ctx context.Context, req micro.Request) (any, *bridge.ReplyError) {
+		id, rerr := jobOf(req)
+		if rerr != nil {
+			return nil, rerr
+		}
+		return jobDetail(ctx, reader, id)
 	}
-	if err := s.svc.AddEndpoint("jobs-submit", micro.HandlerFunc(submit), micro.WithEndpointSubject(s.prefix+".jobs.submit")); err != nil {
-		return fmt.Errorf("natsbridge: micro endpoint jobs.submit: %w", err)
+	// cancel is DELETE /api/v1/jobs/{id}: the devices not yet done end
+	// as cancelled, and the answer is the job as get reads it then.
+	cancel := func(ctx context.Context, req micro.Request) (any, *bridge.ReplyError) {
+		id, rerr := jobOf(req)
+		if rerr != nil {
+			return nil, rerr
+		}
+		_, err := jobs.Cancel(ctx, id)
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
+			return nil, &bridge.ReplyError{Code: "not-found", Message: "natsbridge: no job " + id}
+		case errors.Is(err, bridge.ErrJobFinished):
+			return nil, &bridge.ReplyError{Code: "conflict", Message: "natsbridge: " + strings.TrimPrefix(err.Error(), "bridge: ")}
+		case err != nil:
+			return nil, &bridge.ReplyError{Code: "internal", Message: err.Error()}
+		}
+		return jobDetail(ctx, reader, id)
 	}
-	if err := s.svc.AddEndpoint("jobs-get", micro.HandlerFunc(get), micro.WithEndpointSubject(s.prefix+".jobs.get")); err != nil {
-		return fmt.Errorf("natsbridge: micro endpoint jobs.get: %w", err)
+	for _, e := range []struct {
+		name string
+		f    requestFunc
+	}{{"submit", submit}, {"get", get}, {"cancel", cancel}} {
+		h := func(req micro.Request) { s.async(req, e.f) }
+		if err := s.svc.AddEndpoint("jobs-"+e.name, micro.HandlerFunc(h), micro.WithEndpointSubject(s.prefix+".jobs."+e.name)); err != nil {
+			return fmt.Errorf("natsbridge: micro endpoint jobs.%s: %w", e.name, err)
+		}
 	}
 	n.flushSubs()
 	return nil
 }
 
+// jobOf reads the job ID of a {"job":id} body.
+func jobOf(req micro.Request) (string, *bridge.ReplyError) {
+	var jr JobRequest
+	if err := json.Unmarshal(req.Data(), &jr); err != nil || jr.Job == "" {
+		return "", &bridge.ReplyError{Code: "bad-request", Message: `natsbridge: body must be {"job":"<id>"}`}
+	}
+	return jr.Job, nil
+}
+
+// jobDetail is a job with every device's part.
+func jobDetail(ctx context.Context, reader registry.JobReader, id string) (any, *bridge.ReplyError) {
+	job, err := reader.Get(ctx, id)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, &bridge.ReplyError{Code: "not-found", Message: "natsbridge: no job " + id}
+	}
+	if err != nil {
+		return nil, &bridge.ReplyError{Code: "internal", Message: err.Error()}
+	}
+	rs, err := reader.Results(ctx, id, "", 0)
+	if err != nil {
+		return nil, &bridge.ReplyError{Code: "internal", Message: err.Error()}
+	}
+	out := JobReply{Job: job.ID, Status: job.Status.String(), Op: job.Kind, Total: len(rs), Spec: job.Spec}
+	for _, r := range rs {
+		out.Targets = append(out.Targets, JobTarget{Endpoint: r.Endpoint, Status: r.Status.String(), Attempts: r.Attempts, Result: r.Result, Error: r.Error})
+	}
+	return out, nil
+}
+
+// requestFunc answers a request with a value for JSON, or an error.
+type requestFunc func(context.Context, micro.Request) (any, *bridge.ReplyError)
+
 // async runs f off the subscription's goroutine and answers with its
 // value as JSON, or with the micro error.
-func (s *service) async(req micro.Request, f func(ctx context.Context) (any, *bridge.ReplyError)) {
+func (s *service) async(req micro.Request, f requestFunc) {
 	select {
 	case s.sem <- struct{}{}:
 	default:
@@ -192,7 +228,7 @@ func (s *service) async(req micro.Request, f func(ctx context.Context) (any, *br
 		defer func() { <-s.sem }()
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()
-		v, rerr := f(ctx)
+		v, rerr := f(ctx, req)
 		if rerr != nil {
 			body, _ := json.Marshal(map[string]any{"status": "error", "error": rerr})
 			_ = req.Error(rerr.Code, rerr.Message, body)

@@ -27,7 +27,7 @@ import (
 var ErrEscape = errors.New("subject: invalid escaped endpoint")
 
 // Reserved are the tokens the bridge uses where an escaped endpoint can
-// stand: lwm2m.cmd.{ep}.{op}, lwm2m.jobs.{job}.*, lwm2m.{ep}.data.> and
+// stand: lwm2m.cmd.{ep}.{op}, lwm2m.jobs.{event}.{job}, lwm2m.{ep}.data.> and
 // lwm2m.{ep}.result.{request}. An endpoint with one of these names is
 // escaped so that its subjects never collide with them.
 var Reserved = []string{"cmd", "jobs", "data", "result"}
