@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,7 +19,7 @@ import (
 // *bootstrap.Server (Config.Bootstrap): per-endpoint configurations and
 // templates in the JSON shape of docs/bootstrap.md (secrets masked when
 // read), the last outcome per endpoint, server-initiated bootstrap and
-// the revocation of factory credentials.
+// the revocation of factory credentials and factory CAs.
 
 // needBootstrap answers 501 when the API runs without a bootstrap server.
 func (a *API) needBootstrap() (*bootstrap.Server, error) {
@@ -37,11 +38,7 @@ func bootstrapEndpoint(r *http.Request) (string, error) {
 	return ep, nil
 }
 
-func (a *API) getBootstrapConfig(w http.ResponseWriter, r *http.Request) error {
-	bs, err := a.needBootstrap()
-	if err != nil {
-		return err
-	}
+func (a *API) getBootstrapConfig(w http.ResponseWriter, r *http.Request, bs *bootstrap.Server) error {
 	ep, err := bootstrapEndpoint(r)
 	if err != nil {
 		return err
@@ -61,11 +58,7 @@ func (a *API) getBootstrapConfig(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) putBootstrapConfig(w http.ResponseWriter, r *http.Request) error {
-	bs, err := a.needBootstrap()
-	if err != nil {
-		return err
-	}
+func (a *API) putBootstrapConfig(w http.ResponseWriter, r *http.Request, bs *bootstrap.Server) error {
 	ep, err := bootstrapEndpoint(r)
 	if err != nil {
 		return err
@@ -89,11 +82,7 @@ func (a *API) putBootstrapConfig(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) deleteBootstrapConfig(w http.ResponseWriter, r *http.Request) error {
-	bs, err := a.needBootstrap()
-	if err != nil {
-		return err
-	}
+func (a *API) deleteBootstrapConfig(w http.ResponseWriter, r *http.Request, bs *bootstrap.Server) error {
 	ep, err := bootstrapEndpoint(r)
 	if err != nil {
 		return err
@@ -108,11 +97,7 @@ func (a *API) deleteBootstrapConfig(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-func (a *API) getBootstrapTemplates(w http.ResponseWriter, r *http.Request) error {
-	bs, err := a.needBootstrap()
-	if err != nil {
-		return err
-	}
+func (a *API) getBootstrapTemplates(w http.ResponseWriter, r *http.Request, bs *bootstrap.Server) error {
 	ts, err := bs.Configs().Templates(r.Context())
 	if err != nil {
 		return err
@@ -125,11 +110,7 @@ func (a *API) getBootstrapTemplates(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-func (a *API) putBootstrapTemplates(w http.ResponseWriter, r *http.Request) error {
-	bs, err := a.needBootstrap()
-	if err != nil {
-		return err
-	}
+func (a *API) putBootstrapTemplates(w http.ResponseWriter, r *http.Request, bs *bootstrap.Server) error {
 	body, err := readUnmasked(r)
 	if err != nil {
 		return err
@@ -184,11 +165,7 @@ func coapCode(c uint8) string {
 	return fmt.Sprintf("%d.%02d", c>>5, c&0x1f)
 }
 
-func (a *API) listBootstrapStatus(w http.ResponseWriter, r *http.Request) error {
-	bs, err := a.needBootstrap()
-	if err != nil {
-		return err
-	}
+func (a *API) listBootstrapStatus(w http.ResponseWriter, r *http.Request, bs *bootstrap.Server) error {
 	sts := bs.Statuses()
 	out := make([]bootstrapStatusJSON, len(sts))
 	for i, st := range sts {
@@ -199,11 +176,7 @@ func (a *API) listBootstrapStatus(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-func (a *API) getBootstrapStatus(w http.ResponseWriter, r *http.Request) error {
-	bs, err := a.needBootstrap()
-	if err != nil {
-		return err
-	}
+func (a *API) getBootstrapStatus(w http.ResponseWriter, r *http.Request, bs *bootstrap.Server) error {
 	ep, err := bootstrapEndpoint(r)
 	if err != nil {
 		return err
@@ -234,11 +207,7 @@ func (a *API) registered(r *http.Request, ep string) bool {
 // startBootstrap runs a server-initiated bootstrap (LwM2M Core 1.1
 // §6.1.4) over the association of the device's last Bootstrap-Request,
 // and answers its outcome once the sequence has ended.
-func (a *API) startBootstrap(w http.ResponseWriter, r *http.Request) error {
-	bs, err := a.needBootstrap()
-	if err != nil {
-		return err
-	}
+func (a *API) startBootstrap(w http.ResponseWriter, r *http.Request, bs *bootstrap.Server) error {
 	ep, err := bootstrapEndpoint(r)
 	if err != nil {
 		return err
@@ -285,18 +254,61 @@ func bootstrapProblem(ctx context.Context, ep string, err error) *Problem {
 	return dev(http.StatusBadGateway, "bootstrap failed", strings.TrimPrefix(err.Error(), "bootstrap: "))
 }
 
-func (a *API) revokeFactory(w http.ResponseWriter, r *http.Request) error {
-	bs, err := a.needBootstrap()
+func (a *API) revokeFactory(w http.ResponseWriter, r *http.Request, bs *bootstrap.Server) error {
+	id := urlParam(r, "identity")
+	ok, err := bs.RevokeFactory(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	id := urlParam(r, "identity")
-	if !bs.RevokeFactory(id) {
+	if !ok {
 		p := problem(http.StatusNotFound, fmt.Sprintf("bootstrap: no factory credential with identity %q (or it is already revoked)", id))
 		p.Field = "identity"
 		return p
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// revokeCARequest is the body of POST /bootstrap/revoked-cas.
+type revokeCARequest struct {
+	CA string `json:"ca"`
+}
+
+func (a *API) listRevokedCAs(w http.ResponseWriter, r *http.Request, bs *bootstrap.Server) error {
+	rs, err := bs.RevokedCAs(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revokedCAs": rs})
+	return nil
+}
+
+// revokeCA stores the revocation in the registry (bootstrap.Server.
+// RevokeCA): 201 for a new one, 200 with the existing one when the CA was
+// revoked already, so that a script may repeat the call.
+func (a *API) revokeCA(w http.ResponseWriter, r *http.Request, bs *bootstrap.Server) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var req revokeCARequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return badField("body", `not {"ca":"<subject or SHA-256 fingerprint>"}: `+err.Error())
+	}
+	if strings.TrimSpace(req.CA) == "" {
+		return badField("ca", "give the CA's subject (CN=Factory CA,O=Acme) or the SHA-256 fingerprint of its certificate (hex)")
+	}
+	rev, added, err := bs.RevokeCA(r.Context(), req.CA)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if added {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, rev)
 	return nil
 }
 

@@ -251,15 +251,19 @@ func TestBootstrapFactoryAndRoles(t *testing.T) {
 	e.expect(200, "GET", "/api/v1/bootstrap/templates", nil, "")
 	e.do("PUT", "/api/v1/bootstrap/templates", `[]`, "application/json").problem(t, 403)
 	e.do("DELETE", "/api/v1/bootstrap/factory/batch-1", nil, "").problem(t, 403)
+	e.expect(200, "GET", "/api/v1/bootstrap/revoked-cas", nil, "")
+	e.do("POST", "/api/v1/bootstrap/revoked-cas", `{"ca":"CN=x"}`, "application/json").problem(t, 403)
 	e.token = operatorToken
 	e.do("PUT", "/api/v1/bootstrap/configs/x", dmConfig("coap://127.0.0.1:9", 60), "application/json").problem(t, 403)
 	e.do("POST", "/api/v1/bootstrap/x/start", nil, "").problem(t, 403)
+	e.do("POST", "/api/v1/bootstrap/revoked-cas", `{"ca":"CN=x"}`, "application/json").problem(t, 403)
 	e.token = adminToken
+	e.expect(201, "POST", "/api/v1/bootstrap/revoked-cas", `{"ca":"CN=x"}`, "application/json")
 	e.expect(204, "DELETE", "/api/v1/bootstrap/factory/batch-1", nil, "")
 	if p := e.do("DELETE", "/api/v1/bootstrap/factory/batch-1", nil, "").problem(t, 404); p["field"] != "identity" {
 		t.Fatalf("second revoke: %v", p)
 	}
-	if !strings.Contains(e.logs.String(), "op=revokeFactory") {
+	if !strings.Contains(e.logs.String(), "op=revokeFactory") || !strings.Contains(e.logs.String(), "op=revokeCA") {
 		t.Fatalf("no audit line: %s", e.logs.String())
 	}
 }
@@ -273,6 +277,8 @@ func TestBootstrapNotConfigured(t *testing.T) {
 		{"PUT", "/api/v1/bootstrap/templates"},
 		{"POST", "/api/v1/bootstrap/x/start"},
 		{"DELETE", "/api/v1/bootstrap/factory/x"},
+		{"GET", "/api/v1/bootstrap/revoked-cas"},
+		{"POST", "/api/v1/bootstrap/revoked-cas"},
 	} {
 		e.do(r.method, r.url, `[]`, "application/json").problem(t, 501)
 	}

@@ -50,7 +50,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newEnv(t testing.TB, mut func(*Config), smut func(*server.Config)) *env {
+// openStore opens a registry with sealed secrets in a temporary
+// directory.
+func openStore(t testing.TB) *bolt.Store {
 	t.Helper()
 	cipher, err := registry.NewCipher(bytes.Repeat([]byte{0x42}, 32))
 	if err != nil {
@@ -61,6 +63,12 @@ func newEnv(t testing.TB, mut func(*Config), smut func(*server.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
+	return store
+}
+
+func newEnv(t testing.TB, mut func(*Config), smut func(*server.Config)) *env {
+	t.Helper()
+	store := openStore(t)
 	scfg := server.Config{UDPAddr: "127.0.0.1:0", Models: builtin.Registry(), RegisterRate: -1}
 	if smut != nil {
 		smut(&scfg)

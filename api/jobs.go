@@ -106,11 +106,7 @@ func decodeSpec(body []byte) (bridge.JobSpec, error) {
 	return spec, badField("body", "not a JSON job spec: "+err.Error())
 }
 
-func (a *API) submitJob(w http.ResponseWriter, r *http.Request) error {
-	jobs, err := a.needJobs()
-	if err != nil {
-		return err
-	}
+func (a *API) submitJob(w http.ResponseWriter, r *http.Request, jobs Jobs) error {
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -135,11 +131,7 @@ func (a *API) submitJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) listJobs(w http.ResponseWriter, r *http.Request) error {
-	jobs, err := a.needJobs()
-	if err != nil {
-		return err
-	}
+func (a *API) listJobs(w http.ResponseWriter, r *http.Request, jobs Jobs) error {
 	q := r.URL.Query()
 	var want *registry.JobStatus
 	if s := q.Get("status"); s != "" {
@@ -188,11 +180,7 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) getJob(w http.ResponseWriter, r *http.Request) error {
-	jobs, err := a.needJobs()
-	if err != nil {
-		return err
-	}
+func (a *API) getJob(w http.ResponseWriter, r *http.Request, jobs Jobs) error {
 	id, err := jobID(r)
 	if err != nil {
 		return err
@@ -240,11 +228,7 @@ func jobDetail(ctx context.Context, jobs Jobs, id string) (jobJSON, error) {
 	return out, nil
 }
 
-func (a *API) cancelJob(w http.ResponseWriter, r *http.Request) error {
-	jobs, err := a.needJobs()
-	if err != nil {
-		return err
-	}
+func (a *API) cancelJob(w http.ResponseWriter, r *http.Request, jobs Jobs) error {
 	id, err := jobID(r)
 	if err != nil {
 		return err

@@ -13,12 +13,7 @@ import (
 // the body lists the paths as for composite/read; the answer is the
 // observation (with its token, for the cancel) and the first value of
 // each path. Notifications follow on the event stream, with "nodes".
-func (a *API) observeComposite(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.begin(r)
-	if err != nil {
-		return err
-	}
-	defer t.cancel()
+func (a *API) observeComposite(w http.ResponseWriter, r *http.Request, t *target) error {
 	paths, err := readPaths(r)
 	if err != nil {
 		return err
@@ -29,14 +24,12 @@ func (a *API) observeComposite(w http.ResponseWriter, r *http.Request) error {
 		o     *server.Observation
 		nodes map[objects.Path]objects.Node
 	)
-	sent := false
-	err = a.run(w, t, req, func() error {
-		sent = true
+	answered, err := a.run(w, t, req, func() error {
 		var err error
 		o, nodes, err = a.srv.ObserveComposite(t.ctx, t.ep, paths, t.opts()...)
 		return err
 	})
-	if err != nil || !sent {
+	if !answered {
 		return err
 	}
 	out, err := nodesJSON(paths, nodes)

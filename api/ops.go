@@ -123,32 +123,52 @@ func (a *API) queue(w http.ResponseWriter, t *target, req server.Request) error 
 	return nil
 }
 
-// run makes the blocking call, or queues req when the device sleeps
-// (before the call, or because it fell asleep meanwhile).
-func (a *API) run(w http.ResponseWriter, t *target, req server.Request, call func() error) error {
-	if a.sleeping(t) {
-		return a.queue(w, t, req)
+// device adapts a handler of one device's path: begin reads the
+// target, and its context (the timeout) ends with the handler.
+func (a *API) device(h func(w http.ResponseWriter, r *http.Request, t *target) error) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		t, err := a.begin(r)
+		if err != nil {
+			return err
+		}
+		defer t.cancel()
+		return h(w, r, t)
 	}
-	err := call()
+}
+
+// run makes the blocking call, or queues req when the device sleeps
+// (before the call, or because it fell asleep meanwhile). answered says
+// the device answered the call without error: the handler writes the
+// answer then, and must not when the request was queued (202 written).
+func (a *API) run(w http.ResponseWriter, t *target, req server.Request, call func() error) (answered bool, err error) {
+	if a.sleeping(t) {
+		return false, a.queue(w, t, req)
+	}
+	err = call()
 	if errors.Is(err, server.ErrSleeping) && !errors.Is(err, server.ErrTimeout) {
-		return a.queue(w, t, req)
+		return false, a.queue(w, t, req)
+	}
+	return err == nil, err
+}
+
+// runNoContent is run for an operation whose answer has no body: 204
+// when the device answered.
+func (a *API) runNoContent(w http.ResponseWriter, t *target, req server.Request, call func() error) error {
+	answered, err := a.run(w, t, req, call)
+	if answered {
+		w.WriteHeader(http.StatusNoContent)
 	}
 	return err
 }
 
-func (a *API) read(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.begin(r)
-	if err != nil {
-		return err
-	}
-	defer t.cancel()
+func (a *API) read(w http.ResponseWriter, r *http.Request, t *target) error {
 	var n objects.Node
-	err = a.run(w, t, t.request(server.OpRead), func() error {
+	answered, err := a.run(w, t, t.request(server.OpRead), func() error {
 		var err error
 		n, err = a.srv.Read(t.ctx, t.ep, t.path, t.opts()...)
 		return err
 	})
-	if err != nil || n == nil {
+	if !answered || n == nil {
 		return err
 	}
 	return writeNode(w, t.path, n)
@@ -163,35 +183,24 @@ func writeNode(w http.ResponseWriter, p objects.Path, n objects.Node) error {
 	return nil
 }
 
-func (a *API) writeReplace(w http.ResponseWriter, r *http.Request) error {
-	return a.write(w, r, true)
+func (a *API) writeReplace(w http.ResponseWriter, r *http.Request, t *target) error {
+	return a.write(w, r, t, true)
 }
 
-func (a *API) writePartial(w http.ResponseWriter, r *http.Request) error {
-	return a.write(w, r, false)
+func (a *API) writePartial(w http.ResponseWriter, r *http.Request, t *target) error {
+	return a.write(w, r, t, false)
 }
 
-func (a *API) write(w http.ResponseWriter, r *http.Request, replace bool) error {
-	t, err := a.begin(r)
-	if err != nil {
-		return err
-	}
-	defer t.cancel()
+func (a *API) write(w http.ResponseWriter, r *http.Request, t *target, replace bool) error {
 	n, err := a.nodeBody(r, t)
 	if err != nil {
 		return err
 	}
 	req := t.request(server.OpWrite)
 	req.Node, req.Replace = n, replace
-	sent := false
-	err = a.run(w, t, req, func() error {
-		sent = true
+	return a.runNoContent(w, t, req, func() error {
 		return a.srv.Write(t.ctx, t.ep, t.path, n, replace, t.opts()...)
 	})
-	if err == nil && sent {
-		w.WriteHeader(http.StatusNoContent)
-	}
-	return err
 }
 
 // nodeBody reads the node to write: nodejson, or for a single value the
@@ -256,12 +265,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-func (a *API) execute(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.begin(r)
-	if err != nil {
-		return err
-	}
-	defer t.cancel()
+func (a *API) execute(w http.ResponseWriter, r *http.Request, t *target) error {
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -282,15 +286,9 @@ func (a *API) execute(w http.ResponseWriter, r *http.Request) error {
 	}
 	req := t.request(server.OpExecute)
 	req.Args = args
-	sent := false
-	err = a.run(w, t, req, func() error {
-		sent = true
+	return a.runNoContent(w, t, req, func() error {
 		return a.srv.Execute(t.ctx, t.ep, t.path, args)
 	})
-	if err == nil && sent {
-		w.WriteHeader(http.StatusNoContent)
-	}
-	return err
 }
 
 // allowFor is the Allow header of a resource whose model refuses the
@@ -309,12 +307,7 @@ func allowFor(ops objects.Operations) string {
 	return strings.Join(m, ", ")
 }
 
-func (a *API) create(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.begin(r)
-	if err != nil {
-		return err
-	}
-	defer t.cancel()
+func (a *API) create(w http.ResponseWriter, r *http.Request, t *target) error {
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -351,14 +344,12 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	req := t.request(server.OpCreate)
 	req.Instance = inst
 	var created objects.Path
-	sent := false
-	err = a.run(w, t, req, func() error {
-		sent = true
+	answered, err := a.run(w, t, req, func() error {
 		var err error
 		created, err = a.srv.Create(t.ctx, t.ep, t.path, inst, t.opts()...)
 		return err
 	})
-	if err != nil || !sent {
+	if !answered {
 		return err
 	}
 	w.Header().Set("Location", Prefix+"/clients/"+url.PathEscape(t.ep)+created.String())
@@ -366,21 +357,10 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) deleteNode(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.begin(r)
-	if err != nil {
-		return err
-	}
-	defer t.cancel()
-	sent := false
-	err = a.run(w, t, t.request(server.OpDelete), func() error {
-		sent = true
+func (a *API) deleteNode(w http.ResponseWriter, r *http.Request, t *target) error {
+	return a.runNoContent(w, t, t.request(server.OpDelete), func() error {
 		return a.srv.Delete(t.ctx, t.ep, t.path)
 	})
-	if err == nil && sent {
-		w.WriteHeader(http.StatusNoContent)
-	}
-	return err
 }
 
 // linkJSON is one link of a Discover answer.
@@ -435,21 +415,14 @@ func attrsJSON(at linkformat.Attributes) map[string]any {
 	return m
 }
 
-func (a *API) discover(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.begin(r)
-	if err != nil {
-		return err
-	}
-	defer t.cancel()
+func (a *API) discover(w http.ResponseWriter, r *http.Request, t *target) error {
 	var links []linkformat.DiscoverLink
-	sent := false
-	err = a.run(w, t, t.request(server.OpDiscover), func() error {
-		sent = true
+	answered, err := a.run(w, t, t.request(server.OpDiscover), func() error {
 		var err error
 		links, err = a.srv.Discover(t.ctx, t.ep, t.path)
 		return err
 	})
-	if err != nil || !sent {
+	if !answered {
 		return err
 	}
 	writeJSON(w, http.StatusOK, linksJSON(links))
@@ -513,12 +486,7 @@ func attrQuery(r *http.Request) ([]string, error) {
 	return q, nil
 }
 
-func (a *API) writeAttributes(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.begin(r)
-	if err != nil {
-		return err
-	}
-	defer t.cancel()
+func (a *API) writeAttributes(w http.ResponseWriter, r *http.Request, t *target) error {
 	q, err := attrQuery(r)
 	if err != nil {
 		return err
@@ -535,15 +503,9 @@ func (a *API) writeAttributes(w http.ResponseWriter, r *http.Request) error {
 	}
 	req := t.request(server.OpWriteAttributes)
 	req.Attrs = attrs
-	sent := false
-	err = a.run(w, t, req, func() error {
-		sent = true
+	return a.runNoContent(w, t, req, func() error {
 		return a.srv.WriteAttributes(t.ctx, t.ep, t.path, attrs)
 	})
-	if err == nil && sent {
-		w.WriteHeader(http.StatusNoContent)
-	}
-	return err
 }
 
 // observationJSON describes an observation.
@@ -565,24 +527,17 @@ func obsJSON(o *server.Observation) observationJSON {
 	return j
 }
 
-func (a *API) observe(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.begin(r)
-	if err != nil {
-		return err
-	}
-	defer t.cancel()
+func (a *API) observe(w http.ResponseWriter, r *http.Request, t *target) error {
 	var (
 		o *server.Observation
 		n objects.Node
 	)
-	sent := false
-	err = a.run(w, t, t.request(server.OpObserve), func() error {
-		sent = true
+	answered, err := a.run(w, t, t.request(server.OpObserve), func() error {
 		var err error
 		o, n, err = a.srv.Observe(t.ctx, t.ep, t.path, t.opts()...)
 		return err
 	})
-	if err != nil || !sent {
+	if !answered {
 		return err
 	}
 	out := map[string]any{"observation": obsJSON(o)}
@@ -600,12 +555,7 @@ func (a *API) observe(w http.ResponseWriter, r *http.Request) error {
 // cancelObserve ends every observation of the path: actively (a GET with
 // Observe 1, RFC 7641 §3.6) when the device is awake, passively when it
 // sleeps (its next notification gets a Reset).
-func (a *API) cancelObserve(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.begin(r)
-	if err != nil {
-		return err
-	}
-	defer t.cancel()
+func (a *API) cancelObserve(w http.ResponseWriter, r *http.Request, t *target) error {
 	found := 0
 	for _, o := range a.srv.Observations(t.ep) {
 		if o.Path != t.path {
@@ -699,12 +649,7 @@ func readPaths(r *http.Request) ([]objects.Path, error) {
 	return compositePaths(body)
 }
 
-func (a *API) readComposite(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.begin(r)
-	if err != nil {
-		return err
-	}
-	defer t.cancel()
+func (a *API) readComposite(w http.ResponseWriter, r *http.Request, t *target) error {
 	paths, err := readPaths(r)
 	if err != nil {
 		return err
@@ -712,14 +657,12 @@ func (a *API) readComposite(w http.ResponseWriter, r *http.Request) error {
 	req := t.request(server.OpReadComposite)
 	req.Paths = paths
 	var nodes map[objects.Path]objects.Node
-	sent := false
-	err = a.run(w, t, req, func() error {
-		sent = true
+	answered, err := a.run(w, t, req, func() error {
 		var err error
 		nodes, err = a.srv.ReadComposite(t.ctx, t.ep, paths, t.opts()...)
 		return err
 	})
-	if err != nil || !sent {
+	if !answered {
 		return err
 	}
 	out, err := nodesJSON(paths, nodes)
@@ -754,12 +697,7 @@ func nodesJSON(order []objects.Path, nodes map[objects.Path]objects.Node) ([]jso
 	return out, nil
 }
 
-func (a *API) writeComposite(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.begin(r)
-	if err != nil {
-		return err
-	}
-	defer t.cancel()
+func (a *API) writeComposite(w http.ResponseWriter, r *http.Request, t *target) error {
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -778,13 +716,7 @@ func (a *API) writeComposite(w http.ResponseWriter, r *http.Request) error {
 	}
 	req := t.request(server.OpWriteComposite)
 	req.Records = recs
-	sent := false
-	err = a.run(w, t, req, func() error {
-		sent = true
+	return a.runNoContent(w, t, req, func() error {
 		return a.srv.WriteComposite(t.ctx, t.ep, recs, t.opts()...)
 	})
-	if err == nil && sent {
-		w.WriteHeader(http.StatusNoContent)
-	}
-	return err
 }

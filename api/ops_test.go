@@ -2,8 +2,11 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lwm2md/lwm2md/objects"
 )
 
 // node returns the value of a single-resource nodejson answer.
@@ -142,9 +145,17 @@ func TestDiscoverAttributesObserve(t *testing.T) {
 
 func TestFormats(t *testing.T) {
 	e := newEnv(t, nil, nil)
-	e.device("dev-f", "1.2", nil)
+	c := e.device("dev-f", "1.2", nil)
+	// Freeze the device's clock: Current Time (/3/0/13) read in two
+	// formats a second apart would differ, and every format must decode
+	// to the same values, the time included.
+	const frozen = 1700000000
+	c.Object(3).OnRead(13, func(uint16) objects.Value { return objects.TimeSecondsValue(frozen) })
 	const base = "/api/v1/clients/dev-f"
 	want := string(e.expect(200, "GET", base+"/3/0", nil, "").body)
+	if ts := `"path":"/3/0/13","type":"time","value":` + strconv.Itoa(frozen) + `}`; !strings.Contains(want, ts) {
+		t.Fatalf("read /3/0 does not hold the frozen time %s:\n%s", ts, want)
+	}
 	for _, f := range []string{"tlv", "senml-json", "senml-cbor", "lwm2m-cbor", "11542", "110"} {
 		t.Run(f, func(t *testing.T) {
 			if got := string(e.expect(200, "GET", base+"/3/0?format="+f, nil, "").body); got != want {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -97,16 +98,23 @@ func (a *API) getRequest(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
-	// It may have finished between the two looks.
-	if res := a.results.get(id); res != nil && res.Endpoint == ep {
-		out, err := a.resultJSON(res)
-		if err != nil {
+	// It may have finished between the two looks, its result still on
+	// its way to the results table, or before a restart: the registry
+	// keeps it.
+	res := a.results.get(id)
+	if res == nil || res.Endpoint != ep {
+		if res, err = a.srv.StoredResult(r.Context(), ep, id); errors.Is(err, server.ErrNoRequest) {
+			return problem(http.StatusNotFound, "no queued request "+id+" for "+ep+" (finished requests are kept for the queue-timeout)")
+		} else if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, out)
-		return nil
 	}
-	return problem(http.StatusNotFound, "no queued request "+id+" for "+ep+" (finished requests are kept for the most recent ones only)")
+	out, err := a.resultJSON(res)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 func (a *API) cancelRequest(w http.ResponseWriter, r *http.Request) error {

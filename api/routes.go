@@ -51,35 +51,35 @@ func (a *API) routes() []route {
 		{"GET", "/clients/{ep}/requests", "listRequests", RoleViewer, "The device's queued requests", nil, nil, 200, a.listRequests},
 		{"GET", "/clients/{ep}/requests/{id}", "getRequest", RoleViewer, "A queued request and its result", nil, nil, 200, a.getRequest},
 		{"DELETE", "/clients/{ep}/requests/{id}", "cancelRequest", RoleOperator, "Withdraw a queued request", nil, nil, 204, a.cancelRequest},
-		{"POST", "/clients/{ep}/composite/read", "readComposite", RoleViewer, "Read-Composite", []string{"format", "timeout"}, jsonBody, 200, a.readComposite},
-		{"POST", "/clients/{ep}/composite/write", "writeComposite", RoleOperator, "Write-Composite", []string{"format", "timeout"}, jsonBody, 204, a.writeComposite},
-		{"POST", "/clients/{ep}/composite/observe", "observeComposite", RoleOperator, "Observe-Composite (body: the paths, as composite/read)", []string{"format", "timeout"}, jsonBody, 200, a.observeComposite},
+		{"POST", "/clients/{ep}/composite/read", "readComposite", RoleViewer, "Read-Composite", []string{"format", "timeout"}, jsonBody, 200, a.device(a.readComposite)},
+		{"POST", "/clients/{ep}/composite/write", "writeComposite", RoleOperator, "Write-Composite", []string{"format", "timeout"}, jsonBody, 204, a.device(a.writeComposite)},
+		{"POST", "/clients/{ep}/composite/observe", "observeComposite", RoleOperator, "Observe-Composite (body: the paths, as composite/read)", []string{"format", "timeout"}, jsonBody, 200, a.device(a.observeComposite)},
 		{"DELETE", "/clients/{ep}/observations/{token}", "cancelObservation", RoleOperator, "Cancel one observation (single or composite) by its token", []string{"timeout"}, nil, 204, a.cancelObservation},
 
-		{"POST", pObject, "createInstance", RoleOperator, "Create an object instance", []string{"format", "timeout"}, jsonBody, 201, a.create},
-		{"PATCH", pInstance, "writeInstancePartial", RoleOperator, "Write (partial update) an instance", []string{"format", "timeout"}, jsonBody, 204, a.writePartial},
-		{"DELETE", pInstance, "deleteInstance", RoleOperator, "Delete an object instance", []string{"timeout"}, nil, 204, a.deleteNode},
-		{"POST", pResource, "execute", RoleOperator, "Execute a resource (body: arguments)", []string{"timeout"}, execBody, 204, a.execute},
-		{"DELETE", pResInst, "deleteResourceInstance", RoleOperator, "Delete a resource instance (LwM2M 1.1+)", []string{"timeout"}, nil, 204, a.deleteNode},
+		{"POST", pObject, "createInstance", RoleOperator, "Create an object instance", []string{"format", "timeout"}, jsonBody, 201, a.device(a.create)},
+		{"PATCH", pInstance, "writeInstancePartial", RoleOperator, "Write (partial update) an instance", []string{"format", "timeout"}, jsonBody, 204, a.device(a.writePartial)},
+		{"DELETE", pInstance, "deleteInstance", RoleOperator, "Delete an object instance", []string{"timeout"}, nil, 204, a.device(a.deleteNode)},
+		{"POST", pResource, "execute", RoleOperator, "Execute a resource (body: arguments)", []string{"timeout"}, execBody, 204, a.device(a.execute)},
+		{"DELETE", pResInst, "deleteResourceInstance", RoleOperator, "Delete a resource instance (LwM2M 1.1+)", []string{"timeout"}, nil, 204, a.device(a.deleteNode)},
 	}
 	depths := []struct{ pattern, name string }{
 		{pObject, "Object"}, {pInstance, "Instance"}, {pResource, "Resource"}, {pResInst, "ResourceInstance"},
 	}
 	for i, d := range depths {
 		rs = append(rs,
-			route{"GET", d.pattern, "read" + d.name, RoleViewer, "Read", []string{"format", "timeout"}, nil, 200, a.read},
-			route{"PUT", d.pattern + "/attributes", "writeAttributes" + d.name, RoleOperator, "Write-Attributes (query or JSON body)", []string{"pmin", "pmax", "gt", "lt", "st", "epmin", "epmax", "edge", "con", "hqmax", "timeout"}, jsonBody, 204, a.writeAttributes},
-			route{"POST", d.pattern + "/observe", "observe" + d.name, RoleOperator, "Observe", []string{"format", "timeout"}, nil, 200, a.observe},
-			route{"DELETE", d.pattern + "/observe", "cancelObserve" + d.name, RoleOperator, "Cancel the observations of the path", []string{"timeout"}, nil, 204, a.cancelObserve},
+			route{"GET", d.pattern, "read" + d.name, RoleViewer, "Read", []string{"format", "timeout"}, nil, 200, a.device(a.read)},
+			route{"PUT", d.pattern + "/attributes", "writeAttributes" + d.name, RoleOperator, "Write-Attributes (query or JSON body)", []string{"pmin", "pmax", "gt", "lt", "st", "epmin", "epmax", "edge", "con", "hqmax", "timeout"}, jsonBody, 204, a.device(a.writeAttributes)},
+			route{"POST", d.pattern + "/observe", "observe" + d.name, RoleOperator, "Observe", []string{"format", "timeout"}, nil, 200, a.device(a.observe)},
+			route{"DELETE", d.pattern + "/observe", "cancelObserve" + d.name, RoleOperator, "Cancel the observations of the path", []string{"timeout"}, nil, 204, a.device(a.cancelObserve)},
 		)
 		if i < 3 { // LwM2M Core 1.1 §6.3.2: no Discover of a resource instance
-			rs = append(rs, route{"GET", d.pattern + "/discover", "discover" + d.name, RoleViewer, "Discover", []string{"timeout"}, nil, 200, a.discover})
+			rs = append(rs, route{"GET", d.pattern + "/discover", "discover" + d.name, RoleViewer, "Discover", []string{"timeout"}, nil, 200, a.device(a.discover)})
 		}
 		if i > 0 { // Write addresses an instance, a resource or a resource instance
-			rs = append(rs, route{"PUT", d.pattern, "write" + d.name, RoleOperator, "Write (replace)", []string{"format", "timeout"}, nodeBody, 204, a.writeReplace})
+			rs = append(rs, route{"PUT", d.pattern, "write" + d.name, RoleOperator, "Write (replace)", []string{"format", "timeout"}, nodeBody, 204, a.device(a.writeReplace)})
 		}
 		if i > 1 {
-			rs = append(rs, route{"PATCH", d.pattern, "writePartial" + d.name, RoleOperator, "Write (partial update; the same as replace for a resource)", []string{"format", "timeout"}, nodeBody, 204, a.writePartial})
+			rs = append(rs, route{"PATCH", d.pattern, "writePartial" + d.name, RoleOperator, "Write (partial update; the same as replace for a resource)", []string{"format", "timeout"}, nodeBody, 204, a.device(a.writePartial)})
 		}
 	}
 	rs = append(rs,
@@ -91,21 +91,36 @@ func (a *API) routes() []route {
 		route{"GET", "/objects/{id}", "getObject", RoleViewer, "One object model (newest version, or ?version=)", []string{"version"}, nil, 200, a.getObject},
 		route{"POST", "/import", "importDevices", RoleAdmin, "Import devices (credentials and tags) from CSV or JSON", []string{"dryRun", "replace"}, bulkBody, 200, a.importDevices},
 		route{"GET", "/export", "exportDevices", RoleAdmin, "Export devices (credentials and tags)", []string{"format", "secrets"}, nil, 200, a.exportDevices},
-		route{"GET", "/bootstrap/configs/{ep}", "getBootstrapConfig", RoleViewer, "An endpoint's own bootstrap configuration (secrets masked)", nil, nil, 200, a.getBootstrapConfig},
-		route{"PUT", "/bootstrap/configs/{ep}", "putBootstrapConfig", RoleAdmin, "Set an endpoint's bootstrap configuration", nil, jsonBody, 200, a.putBootstrapConfig},
-		route{"DELETE", "/bootstrap/configs/{ep}", "deleteBootstrapConfig", RoleAdmin, "Remove an endpoint's bootstrap configuration", nil, nil, 204, a.deleteBootstrapConfig},
-		route{"GET", "/bootstrap/templates", "getBootstrapTemplates", RoleViewer, "The bootstrap templates, in matching order (secrets masked)", nil, nil, 200, a.getBootstrapTemplates},
-		route{"PUT", "/bootstrap/templates", "putBootstrapTemplates", RoleAdmin, "Replace the bootstrap templates", nil, jsonBody, 200, a.putBootstrapTemplates},
-		route{"GET", "/bootstrap/status", "listBootstrapStatus", RoleViewer, "The last bootstrap of every endpoint since the start", nil, nil, 200, a.listBootstrapStatus},
-		route{"GET", "/bootstrap/status/{ep}", "getBootstrapStatus", RoleViewer, "The last bootstrap of an endpoint: state, step, code, reason", nil, nil, 200, a.getBootstrapStatus},
-		route{"POST", "/bootstrap/{ep}/start", "startBootstrap", RoleAdmin, "Server-initiated bootstrap of a device connected to the bootstrap server", []string{"timeout"}, nil, 200, a.startBootstrap},
-		route{"DELETE", "/bootstrap/factory/{identity}", "revokeFactory", RoleAdmin, "Revoke a factory bootstrap credential", nil, nil, 204, a.revokeFactory},
-		route{"POST", "/jobs", "submitJob", RoleOperator, "Submit a job: one command for a set of devices (the spec of lwm2m.jobs.submit)", nil, jsonBody, 201, a.submitJob},
-		route{"GET", "/jobs", "listJobs", RoleViewer, "Jobs, by ID", []string{"status", "limit", "cursor"}, nil, 200, a.listJobs},
-		route{"GET", "/jobs/{id}", "getJob", RoleViewer, "A job: status, spec, counts and every device's result", nil, nil, 200, a.getJob},
-		route{"DELETE", "/jobs/{id}", "cancelJob", RoleOperator, "Cancel a job: the devices not yet done end as cancelled", nil, nil, 200, a.cancelJob},
+		route{"GET", "/bootstrap/configs/{ep}", "getBootstrapConfig", RoleViewer, "An endpoint's own bootstrap configuration (secrets masked)", nil, nil, 200, with(a.needBootstrap, a.getBootstrapConfig)},
+		route{"PUT", "/bootstrap/configs/{ep}", "putBootstrapConfig", RoleAdmin, "Set an endpoint's bootstrap configuration", nil, jsonBody, 200, with(a.needBootstrap, a.putBootstrapConfig)},
+		route{"DELETE", "/bootstrap/configs/{ep}", "deleteBootstrapConfig", RoleAdmin, "Remove an endpoint's bootstrap configuration", nil, nil, 204, with(a.needBootstrap, a.deleteBootstrapConfig)},
+		route{"GET", "/bootstrap/templates", "getBootstrapTemplates", RoleViewer, "The bootstrap templates, in matching order (secrets masked)", nil, nil, 200, with(a.needBootstrap, a.getBootstrapTemplates)},
+		route{"PUT", "/bootstrap/templates", "putBootstrapTemplates", RoleAdmin, "Replace the bootstrap templates", nil, jsonBody, 200, with(a.needBootstrap, a.putBootstrapTemplates)},
+		route{"GET", "/bootstrap/status", "listBootstrapStatus", RoleViewer, "The last bootstrap of every endpoint since the start", nil, nil, 200, with(a.needBootstrap, a.listBootstrapStatus)},
+		route{"GET", "/bootstrap/status/{ep}", "getBootstrapStatus", RoleViewer, "The last bootstrap of an endpoint: state, step, code, reason", nil, nil, 200, with(a.needBootstrap, a.getBootstrapStatus)},
+		route{"POST", "/bootstrap/{ep}/start", "startBootstrap", RoleAdmin, "Server-initiated bootstrap of a device connected to the bootstrap server", []string{"timeout"}, nil, 200, with(a.needBootstrap, a.startBootstrap)},
+		route{"DELETE", "/bootstrap/factory/{identity}", "revokeFactory", RoleAdmin, "Revoke a factory bootstrap credential", nil, nil, 204, with(a.needBootstrap, a.revokeFactory)},
+		route{"GET", "/bootstrap/revoked-cas", "listRevokedCAs", RoleViewer, "Revoked factory CAs: those of bs-revoked-cas and those revoked through the API", nil, nil, 200, with(a.needBootstrap, a.listRevokedCAs)},
+		route{"POST", "/bootstrap/revoked-cas", "revokeCA", RoleAdmin, "Revoke a factory CA by subject or SHA-256 fingerprint, kept in the registry (200 when it was revoked already)", nil, jsonBody, 201, with(a.needBootstrap, a.revokeCA)},
+		route{"POST", "/jobs", "submitJob", RoleOperator, "Submit a job: one command for a set of devices (the spec of lwm2m.jobs.submit)", nil, jsonBody, 201, with(a.needJobs, a.submitJob)},
+		route{"GET", "/jobs", "listJobs", RoleViewer, "Jobs, by ID", []string{"status", "limit", "cursor"}, nil, 200, with(a.needJobs, a.listJobs)},
+		route{"GET", "/jobs/{id}", "getJob", RoleViewer, "A job: status, spec, counts and every device's result", nil, nil, 200, with(a.needJobs, a.getJob)},
+		route{"DELETE", "/jobs/{id}", "cancelJob", RoleOperator, "Cancel a job: the devices not yet done end as cancelled", nil, nil, 200, with(a.needJobs, a.cancelJob)},
 	)
 	return rs
+}
+
+// with adapts a handler that needs a part the API may run without (the
+// bootstrap server, the job runner): need gives it, or the problem to
+// answer (501) when it is not there.
+func with[T any](need func() (T, error), h func(http.ResponseWriter, *http.Request, T) error) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		v, err := need()
+		if err != nil {
+			return err
+		}
+		return h(w, r, v)
+	}
 }
 
 // router builds the chi router from the route table.
