@@ -96,16 +96,6 @@ func load(args []string, env func(string) (string, bool), stderr io.Writer) (*co
 	return cfg, 0
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 // openStore opens the registry: PostgreSQL when postgres-url is set, else
 // the embedded bbolt file in data-dir. A damaged file, a schema from a
 // newer lwm2md, a file locked by another process or the wrong secrets-key

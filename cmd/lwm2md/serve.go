@@ -94,6 +94,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error
 		return err
 	}
 	n.onStop("the registry store", func(context.Context) error { return n.store.Close() })
+	// Store latency in /metrics: the roles below get the timed store.
+	if n.store, err = metrics.InstrumentStore(n.store, n.reg); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	n.ready.add("store", storeCheck(n.store))
 	for _, start := range []func(context.Context) error{n.startLwM2M, n.startBootstrap, n.startBridge, n.startHTTP} {
 		if err := start(ctx); err != nil {
@@ -427,7 +431,7 @@ func (n *node) startBridge(ctx context.Context) error {
 // holds; publish hands the job events to the transports (nil: none).
 func (n *node) startJobs(ctx context.Context, cmds *bridge.Commands, publish func(bridge.Message), log *slog.Logger) error {
 	jobs, err := bridge.NewJobs(bridge.JobsConfig{Commands: cmds, Jobs: n.store.Jobs(), Tags: n.store.Tags(),
-		Registrations: n.store.Registrations(), Publish: publish, Logger: log.With("part", "jobs")})
+		Registrations: n.store.Registrations(), Owner: nodeName(n.cfg), Publish: publish, Logger: log.With("part", "jobs")})
 	if err != nil {
 		return err
 	}
@@ -437,6 +441,21 @@ func (n *node) startJobs(ctx context.Context, cmds *bridge.Commands, publish fun
 		return fmt.Errorf("jobs: %w", err)
 	}
 	return nil
+}
+
+// nodeName names this node in the registry's leases: node-name, else
+// the host name, so that a node restarting (after a crash too) takes
+// back at once the job targets it held (bridge.JobsConfig.Owner); empty
+// when neither is known, for a random name.
+func nodeName(cfg *config.Config) string {
+	if cfg.NodeName != "" {
+		return cfg.NodeName
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return ""
+	}
+	return "lwm2md@" + host
 }
 
 // semver turns the build's version into the x.y.z the NATS micro service
